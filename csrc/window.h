@@ -1,0 +1,22 @@
+/* The geometry of a sliding-window op (convolution or pool) over one NHWC image,
+ * with TensorFlow's padding rules:
+ *   VALID: out = (in - k) / stride + 1, no padding.
+ *   SAME:  out = ceil(in / stride), pad_total = max((out - 1) * stride + k - in, 0),
+ *          pad_before = pad_total / 2 (the extra pixel, if any, goes after). */
+#ifndef DD_WINDOW_H
+#define DD_WINDOW_H
+
+typedef struct {
+    int h, w;             /* input size */
+    int kh, kw;           /* window size */
+    int sh, sw;           /* strides */
+    int pad_top, pad_left;
+    int ho, wo;           /* output size; 0 when the input is smaller than a VALID window */
+} window;
+
+/* One axis: output length for input length n, or 0 if n is too small. */
+int window_out_len(int n, int k, int stride, int same);
+
+window window_make(int h, int w, int kh, int kw, int stride, int same);
+
+#endif

@@ -1,0 +1,135 @@
+"""Each C op against a float64 NumPy reference, and its backward against central finite
+differences of that reference (csrc/conv2d.c, maxpool.c, avgpool.c)."""
+import numpy as np
+import pytest
+
+from deepdream import _deepdream as core
+
+
+def same_pads(n, k, s):
+    """TensorFlow's SAME padding for one axis: (before, after); the extra pixel goes after."""
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def ref_conv(x, kernel, bias, stride, same):
+    kh, kw, _, cout = kernel.shape
+    if same:
+        x = np.pad(x, [same_pads(x.shape[0], kh, stride), same_pads(x.shape[1], kw, stride), (0, 0)])
+    ho = (x.shape[0] - kh) // stride + 1
+    wo = (x.shape[1] - kw) // stride + 1
+    out = np.zeros((ho, wo, cout)) + bias
+    for ky in range(kh):
+        for kx in range(kw):
+            patch = x[ky:ky + stride * (ho - 1) + 1:stride, kx:kx + stride * (wo - 1) + 1:stride]
+            out += patch @ kernel[ky, kx]
+    return np.maximum(out, 0.0)
+
+
+def ref_pool(x, k, stride, same, kind):
+    h, w, c = x.shape
+    pt, pb = same_pads(h, k, stride) if same else (0, 0)
+    pl, pr = same_pads(w, k, stride) if same else (0, 0)
+    ho = (h + pt + pb - k) // stride + 1
+    wo = (w + pl + pr - k) // stride + 1
+    out = np.zeros((ho, wo, c))
+    for oy in range(ho):
+        for ox in range(wo):
+            y0, x0 = oy * stride - pt, ox * stride - pl
+            win = x[max(y0, 0):y0 + k, max(x0, 0):x0 + k]
+            out[oy, ox] = win.max(axis=(0, 1)) if kind == "max" else win.mean(axis=(0, 1))
+    return out
+
+
+def finite_difference(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += eps
+        xm[i] -= eps
+        g[i] = (f(xp) - f(xm)) / (2 * eps)
+    return g
+
+
+CONV_CASES = [
+    # (h, w, cin, cout, kh, kw, stride, same): every kernel shape InceptionV3 uses, odd and even sizes
+    (9, 11, 3, 4, 3, 3, 2, False),
+    (8, 10, 3, 4, 3, 3, 2, True),
+    (7, 7, 5, 6, 3, 3, 1, True),
+    (7, 9, 5, 6, 3, 3, 1, False),
+    (6, 5, 4, 3, 1, 1, 1, True),
+    (9, 8, 4, 5, 5, 5, 1, True),
+    (8, 9, 4, 5, 1, 7, 1, True),
+    (9, 8, 4, 5, 7, 1, 1, True),
+    (6, 7, 4, 5, 1, 3, 1, True),
+    (7, 6, 4, 5, 3, 1, 1, True),
+]
+
+
+@pytest.mark.parametrize("h,w,cin,cout,kh,kw,stride,same", CONV_CASES)
+def test_conv2d_forward_and_backward(h, w, cin, cout, kh, kw, stride, same):
+    rng = np.random.default_rng(h * 100 + w * 10 + kh)
+    x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
+    kernel = rng.normal(0, 0.5, (kh, kw, cin, cout)).astype(np.float32)
+    bias = rng.normal(0, 0.1, cout).astype(np.float32)
+    out = core.conv2d(x, kernel, bias, stride, same)
+    ref = ref_conv(x.astype(np.float64), kernel.astype(np.float64), bias.astype(np.float64), stride, same)
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    assert (out == 0).any() and (out > 0).any()  # the ReLU is exercised
+
+    r = rng.normal(size=out.shape)
+    din = core.conv2d_backward(r.astype(np.float32), out, kernel, (h, w), stride, same)
+    fd = finite_difference(
+        lambda z: float((r * ref_conv(z, kernel.astype(np.float64), bias.astype(np.float64),
+                                      stride, same)).sum()), x.astype(np.float64))
+    np.testing.assert_allclose(din, fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
+
+
+@pytest.mark.parametrize("h,w,c,k,stride,same", [(9, 11, 3, 3, 2, False), (10, 8, 2, 3, 2, False)])
+def test_maxpool_forward_and_backward(h, w, c, k, stride, same):
+    rng = np.random.default_rng(h + w)
+    x = rng.uniform(-1, 1, (h, w, c)).astype(np.float32)
+    out, argmax = core.maxpool(x, k, stride, same)
+    ref = ref_pool(x.astype(np.float64), k, stride, same, "max")
+    np.testing.assert_array_equal(out, ref.astype(np.float32))
+    r = rng.normal(size=out.shape)
+    din = core.maxpool_backward(r.astype(np.float32), argmax, (h, w), k, stride, same)
+    fd = finite_difference(lambda z: float((r * ref_pool(z, k, stride, same, "max")).sum()),
+                           x.astype(np.float64))
+    np.testing.assert_allclose(din, fd, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("h,w,c", [(5, 7, 3), (1, 1, 2), (2, 6, 4)])
+def test_avgpool_same_divides_by_valid_count(h, w, c):
+    rng = np.random.default_rng(h * w)
+    x = rng.uniform(-1, 1, (h, w, c)).astype(np.float32)
+    out = core.avgpool(x, 3, 1, True)
+    ref = ref_pool(x.astype(np.float64), 3, 1, True, "avg")
+    np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
+    # a corner of a constant image averages 4 valid pixels, not 9: the value stays the same
+    ones = np.ones((h, w, c), np.float32)
+    np.testing.assert_allclose(core.avgpool(ones, 3, 1, True), 1.0, rtol=1e-6)
+    r = rng.normal(size=out.shape)
+    din = core.avgpool_backward(r.astype(np.float32), (h, w), 3, 1, True)
+    fd = finite_difference(lambda z: float((r * ref_pool(z, 3, 1, True, "avg")).sum()),
+                           x.astype(np.float64))
+    np.testing.assert_allclose(din, fd, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_rejects_mismatched_shapes():
+    x = np.zeros((5, 5, 3), np.float32)
+    with pytest.raises(ValueError, match="kernel must be"):
+        core.conv2d(x, np.zeros((3, 3, 4, 2), np.float32), np.zeros(2, np.float32), 1, True)
+    with pytest.raises(ValueError, match="smaller than the window"):
+        core.conv2d(x, np.zeros((7, 7, 3, 2), np.float32), np.zeros(2, np.float32), 1, False)
+    with pytest.raises(ValueError, match="3 dimensions"):
+        core.conv2d(np.zeros((5, 5), np.float32), np.zeros((3, 3, 3, 2), np.float32),
+                    np.zeros(2, np.float32), 1, True)
+
+
+def test_maxpool_backward_rejects_indices_outside_the_input():
+    with pytest.raises(ValueError, match="outside the input"):
+        core.maxpool_backward(np.ones((1, 1, 1), np.float32), np.full((1, 1, 1), 99, np.int32),
+                              (3, 3), 3, 2, False)
