@@ -699,6 +699,29 @@ static PyObject *op_shifts_from_seed(PyObject *Py_UNUSED(m), PyObject *args) {
     return (PyObject *)out;
 }
 
+/* tile_bounds(n, tile_size, cover) -> [(start, end)]: the tiles a dream step uses on one axis */
+static PyObject *op_tile_bounds(PyObject *Py_UNUSED(m), PyObject *args) {
+    int n, tile, cover;
+    if (!PyArg_ParseTuple(args, "iip", &n, &tile, &cover)) return NULL;
+    if (n < 1 || tile < 1 || n > INCEPTION_MAX_SIDE) {
+        PyErr_Format(PyExc_ValueError, "need 1 <= n <= %d and tile_size >= 1", INCEPTION_MAX_SIDE);
+        return NULL;
+    }
+    int count = dream_max_tiles(n, tile);
+    int *b = PyMem_Malloc(2 * (size_t)count * sizeof(int));
+    if (!b) return PyErr_NoMemory();
+    count = dream_tile_bounds(b, b + count, n, tile, cover ? TILES_COVER : TILES_TUTORIAL);
+    int max = dream_max_tiles(n, tile);
+    PyObject *list = PyList_New(count);
+    for (int i = 0; list && i < count; i++) {
+        PyObject *pair = Py_BuildValue("(ii)", b[i], b[max + i]);
+        if (!pair) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, i, pair);
+    }
+    PyMem_Free(b);
+    return list;
+}
+
 /* ---- module ---- */
 
 static PyObject *conv_table(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored)) {
@@ -746,6 +769,8 @@ static PyMethodDef module_methods[] = {
      "resize_bilinear(img, (h, w)) -> tf.image.resize(img, (h, w)) (bilinear, half-pixel centres)"},
     {"shifts_from_seed", op_shifts_from_seed, METH_VARARGS,
      "shifts_from_seed(n_steps, tile_size, seed) -> (n_steps, 2) int32 rolls"},
+    {"tile_bounds", op_tile_bounds, METH_VARARGS,
+     "tile_bounds(n, tile_size, cover) -> [(start, end)] of the tiles on an axis of length n"},
     {"conv_table", conv_table, METH_NOARGS, "conv_table() -> [(kh, kw, cin, cout, stride, padding)]"},
     {"set_threads", set_threads, METH_O, "set_threads(n): OpenBLAS threads"},
     {"get_threads", get_threads, METH_NOARGS, "get_threads() -> OpenBLAS threads"},

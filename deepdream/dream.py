@@ -117,8 +117,12 @@ def run(x: np.ndarray, *, layers: Sequence[str], sizes: list[tuple[int, int]], s
         if min(h, w) < need:
             raise ValueError(f"an octave of {h}x{w} pixels is too small for {depth_name}, which needs "
                              f"{need}x{need}: use fewer negative octaves or a larger image")
-    if tile_size < 2 * need:
-        raise ValueError(f"tile_size {tile_size} is too small for {depth_name}: use at least {2 * need}")
+        for side in (h, w):
+            smallest = min(e - s for s, e in _deepdream.tile_bounds(side, tile_size, tiles == "cover"))
+            if smallest < need:
+                raise ValueError(f"tile_size {tile_size} is too small for {depth_name}: a {side}-pixel "
+                                 f"side gets a {smallest}-pixel tile, and {depth_name} needs {need}; "
+                                 f"use tile_size >= {2 * need}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
 

@@ -1,0 +1,96 @@
+"""deepdream.InceptionV3's Python surface: names, sizes, errors (no TensorFlow needed)."""
+import numpy as np
+import pytest
+
+import deepdream
+from deepdream import _deepdream
+
+
+@pytest.fixture(scope="module")
+def model():
+    return deepdream.InceptionV3()
+
+
+def test_shipped_weights_serve_mixed0_to_mixed8(model):
+    assert model.available_layers == tuple(f"mixed{i}" for i in range(9))
+
+
+def test_mixed9_and_mixed10_need_complete_weights(model):
+    x = np.zeros((160, 160, 3), np.float32)
+    for layer in ("mixed9", "mixed10"):
+        with pytest.raises(ValueError, match=r"conv2d_82.*fetch_keras_weights"):
+            model.activations(x, [layer])
+        with pytest.raises(ValueError, match="cannot be computed"):
+            model.loss_and_gradient(x, ["mixed3", layer])
+
+
+def test_conv_table_matches_the_weights_table():
+    table = _deepdream.conv_table()
+    assert len(table) == len(deepdream.weights.CONV_LAYERS) == 94
+    for (kh, kw, cin, cout, stride, padding), spec in zip(table, deepdream.weights.CONV_LAYERS):
+        assert (kh, kw, cin, cout) == spec.kernel_shape + () and (stride, padding) == (spec.stride, spec.padding)
+
+
+def test_output_shapes_follow_keras(model):
+    acts = model.activations(np.zeros((299, 299, 3), np.float32), ["mixed0", "mixed3", "mixed8"])
+    assert {k: v.shape for k, v in acts.items()} == {
+        "mixed0": (35, 35, 256), "mixed3": (17, 17, 768), "mixed8": (8, 8, 1280)}
+
+
+def test_too_small_input_names_the_minimum(model):
+    side = model.min_size(["mixed5"])
+    x = np.zeros((side, side, 3), np.float32)
+    model.loss_and_gradient(x, ["mixed5"])
+    with pytest.raises(ValueError, match=f"too small for mixed5: it needs at least {side}x{side}"):
+        model.loss_and_gradient(x[:-1], ["mixed5"])
+
+
+@pytest.mark.parametrize("layers,message", [
+    (["mixed11"], "unknown layer 'mixed11'"),
+    (["mixed3", "mixed3"], "listed twice"),
+    ([], "layers is empty"),
+    ([3], "unknown layer 3"),
+])
+def test_bad_layer_names(model, layers, message):
+    with pytest.raises(ValueError, match=message):
+        model.activations(np.zeros((99, 99, 3), np.float32), layers)
+
+
+@pytest.mark.parametrize("x,error,message", [
+    (np.zeros((99, 99, 3), np.uint8), TypeError, "float array"),
+    (np.zeros((99, 99), np.float32), ValueError, r"shape \(H, W, 3\)"),
+    (np.zeros((99, 99, 4), np.float32), ValueError, r"shape \(H, W, 3\)"),
+    (np.zeros((0, 99, 3), np.float32), ValueError, "empty"),
+    (np.full((99, 99, 3), np.nan, np.float32), ValueError, "NaN or Inf"),
+    ([[0.0]], TypeError, "numpy array"),
+])
+def test_bad_images(model, x, error, message):
+    with pytest.raises(error, match=message):
+        model.loss_and_gradient(x, ["mixed3"])
+
+
+def test_views_give_the_result_of_a_contiguous_copy(model):
+    rng = np.random.default_rng(0)
+    big = rng.uniform(-1, 1, (240, 260, 3)).astype(np.float32)
+    view = big[::-1, 10:250][20:, :, :]
+    view.flags.writeable = False
+    loss_v, grad_v = model.loss_and_gradient(view, ["mixed3"])
+    loss_c, grad_c = model.loss_and_gradient(np.ascontiguousarray(view), ["mixed3"])
+    assert loss_v == loss_c
+    np.testing.assert_array_equal(grad_v, grad_c)
+    f64 = model.loss_and_gradient(view.astype(np.float64), ["mixed3"])
+    assert f64[0] == loss_c
+
+
+def test_gradient_matches_finite_differences_of_the_loss(model):
+    # The whole network end to end, float32: a directional derivative along a random direction.
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (96, 96, 3)).astype(np.float32)
+    _, grad = model.loss_and_gradient(x, ["mixed3"])
+    d = rng.normal(size=x.shape).astype(np.float32)
+    d /= np.linalg.norm(d)
+    eps = 1e-2
+    lp, _ = model.loss_and_gradient(x + eps * d, ["mixed3"])
+    lm, _ = model.loss_and_gradient(x - eps * d, ["mixed3"])
+    fd = (lp - lm) / (2 * eps)
+    assert float((grad * d).sum()) == pytest.approx(fd, rel=2e-2)
