@@ -253,6 +253,20 @@ int inception_block_shape(const inception_net *net, int h, int w, int block, int
     return 1;
 }
 
+double inception_macs(const inception_net *net, int h, int w, int depth) {
+    net_tensor t[INCEPTION_MAX_TENSORS];
+    window win[INCEPTION_MAX_OPS];
+    if (!plan_shapes(net, t, win, h, w, depth)) return 0.0;
+    double macs = 0.0;
+    for (int i = 0; i < net->block_end[depth]; i++) {
+        const net_op *op = &net->ops[i];
+        if (op->kind != OP_CONV) continue;
+        const conv_spec *s = &INCEPTION_CONVS[op->conv];
+        macs += (double)win[i].ho * win[i].wo * s->kh * s->kw * s->cin * s->cout;
+    }
+    return macs;
+}
+
 dd_status inception_plan(const inception_net *net, inception_workspace *ws, int h, int w, int depth,
                          dd_error *err) {
     dd_status status = inception_check(net, h, w, depth, err);

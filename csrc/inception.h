@@ -71,6 +71,10 @@ dd_status inception_check(const inception_net *net, int h, int w, int depth, dd_
 /* Shape (h, w, c) of mixed{block} for an (h, w) input; 0 if the input is too small. */
 int inception_block_shape(const inception_net *net, int h, int w, int block, int shape[3]);
 
+/* Multiply-adds of the convolutions of one forward pass through mixed{depth} for an (h, w)
+ * input (the backward pass to the input costs the same again, less conv2d_1's); 0 if too small. */
+double inception_macs(const inception_net *net, int h, int w, int depth);
+
 /* Sizes the workspace for an (h, w, 3) input through mixed{depth}; checks size and weights. */
 dd_status inception_plan(const inception_net *net, inception_workspace *ws, int h, int w, int depth,
                          dd_error *err);

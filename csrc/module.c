@@ -2,6 +2,7 @@
  * and status -> exception. Everything behind it is plain C over plain buffers. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <time.h>
 #define NPY_NO_DEPRECATED_API NPY_1_20_API_VERSION
 #include <numpy/arrayobject.h>
 
@@ -290,6 +291,16 @@ static PyObject *Network_min_side(NetworkObject *self, PyObject *args) {
     return PyLong_FromLong(inception_min_side(&self->net, depth));
 }
 
+static PyObject *Network_macs(NetworkObject *self, PyObject *args) {
+    int h, w, depth;
+    if (!Network_ready(self) || !PyArg_ParseTuple(args, "iii", &h, &w, &depth)) return NULL;
+    if (depth < 0 || depth >= INCEPTION_N_BLOCKS) {
+        PyErr_Format(PyExc_ValueError, "depth must be 0..10, got %d", depth);
+        return NULL;
+    }
+    return PyFloat_FromDouble(inception_macs(&self->net, h, w, depth));
+}
+
 static PyObject *Network_can_compute(NetworkObject *self, PyObject *args) {
     int depth;
     if (!Network_ready(self) || !PyArg_ParseTuple(args, "i", &depth)) return NULL;
@@ -433,6 +444,8 @@ static PyMethodDef Network_methods[] = {
      "-> image at the last octave's size"},
     {"min_side", (PyCFunction)Network_min_side, METH_VARARGS,
      "min_side(block) -> smallest input side that reaches mixed{block}"},
+    {"macs", (PyCFunction)Network_macs, METH_VARARGS,
+     "macs(h, w, block) -> multiply-adds of the convolutions of a forward pass to mixed{block}"},
     {"can_compute", (PyCFunction)Network_can_compute, METH_VARARGS,
      "can_compute(block) -> whether the loaded weights reach mixed{block}"},
     {"missing", (PyCFunction)Network_missing, METH_NOARGS,
@@ -751,6 +764,34 @@ static PyObject *get_threads(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored
     return PyLong_FromLong(blas_get_threads());
 }
 
+/* sgemm_seconds(n, repeats) -> best time of one n x n x n sgemm through the core's OpenBLAS */
+static PyObject *sgemm_seconds(PyObject *Py_UNUSED(m), PyObject *args) {
+    int n, repeats;
+    if (!PyArg_ParseTuple(args, "ii", &n, &repeats)) return NULL;
+    if (n < 1 || n > 16384 || repeats < 1) {
+        PyErr_SetString(PyExc_ValueError, "need 1 <= n <= 16384 and repeats >= 1");
+        return NULL;
+    }
+    size_t nn = (size_t)n * n;
+    float *a = PyMem_Calloc(3 * nn, sizeof(float));
+    if (!a) return PyErr_NoMemory();
+    for (size_t i = 0; i < 2 * nn; i++) a[i] = (float)(i % 7) * 0.25f - 0.75f;
+    double best = 1e300;
+    Py_BEGIN_ALLOW_THREADS
+    for (int r = 0; r < repeats; r++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, a + nn, n, 0.0f,
+                   a + 2 * nn, n);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (s < best) best = s;
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_Free(a);
+    return PyFloat_FromDouble(best);
+}
+
 static PyObject *blas_config(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored)) {
     return PyUnicode_FromString(blas_get_config());
 }
@@ -774,6 +815,8 @@ static PyMethodDef module_methods[] = {
     {"conv_table", conv_table, METH_NOARGS, "conv_table() -> [(kh, kw, cin, cout, stride, padding)]"},
     {"set_threads", set_threads, METH_O, "set_threads(n): OpenBLAS threads"},
     {"get_threads", get_threads, METH_NOARGS, "get_threads() -> OpenBLAS threads"},
+    {"sgemm_seconds", sgemm_seconds, METH_VARARGS,
+     "sgemm_seconds(n, repeats) -> best seconds of an n^3 sgemm (for benchmarks)"},
     {"blas_config", blas_config, METH_NOARGS, "blas_config() -> OpenBLAS build string"},
     {NULL, NULL, 0, NULL},
 };
