@@ -1,5 +1,6 @@
 /* Average pool (InceptionV3: 3x3, stride 1, SAME), NHWC. Like TensorFlow, each window is
- * divided by the number of valid (non-padding) elements it covers, not by kh * kw. */
+ * divided by the number of valid (non-padding) elements it covers, not by kh * kw. The backward
+ * pass gathers, per input pixel, the share of every window that covers it. */
 #include "avgpool.h"
 
 #include <stddef.h>
@@ -12,7 +13,8 @@ static int valid_count(const window *g, int y0, int x0) {
 }
 
 /* in (h, w, c), out (ho, wo, c), both contiguous. */
-void avgpool_forward(float *out, const float *in, const window *g, int c) {
+void avgpool_forward(float *out, const float *in, const window *g, int c, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int oy = 0; oy < g->ho; oy++) {
         for (int ox = 0; ox < g->wo; ox++) {
             int y0 = oy * g->sh - g->pad_top, x0 = ox * g->sw - g->pad_left;
@@ -35,19 +37,24 @@ void avgpool_forward(float *out, const float *in, const window *g, int c) {
 }
 
 /* din (h, w, c) accumulated, dout (ho, wo, c), both contiguous. */
-void avgpool_backward(float *din, const float *dout, const window *g, int c) {
-    for (int oy = 0; oy < g->ho; oy++) {
-        for (int ox = 0; ox < g->wo; ox++) {
-            int y0 = oy * g->sh - g->pad_top, x0 = ox * g->sw - g->pad_left;
-            const float *d = dout + ((size_t)oy * g->wo + ox) * c;
-            float inv = 1.0f / (float)valid_count(g, y0, x0);
+void avgpool_backward(float *din, const float *dout, const window *g, int c, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int iy = 0; iy < g->h; iy++) {
+        for (int ix = 0; ix < g->w; ix++) {
+            float *dst = din + ((size_t)iy * g->w + ix) * c;
             for (int ky = 0; ky < g->kh; ky++) {
-                int iy = y0 + ky;
-                if (iy < 0 || iy >= g->h) continue;
+                int ny = iy + g->pad_top - ky;
+                if (ny < 0 || ny % g->sh) continue;
+                int oy = ny / g->sh;
+                if (oy >= g->ho) continue;
                 for (int kx = 0; kx < g->kw; kx++) {
-                    int ix = x0 + kx;
-                    if (ix < 0 || ix >= g->w) continue;
-                    float *dst = din + ((size_t)iy * g->w + ix) * c;
+                    int nx = ix + g->pad_left - kx;
+                    if (nx < 0 || nx % g->sw) continue;
+                    int ox = nx / g->sw;
+                    if (ox >= g->wo) continue;
+                    const float *d = dout + ((size_t)oy * g->wo + ox) * c;
+                    float inv = 1.0f / (float)valid_count(g, oy * g->sh - g->pad_top,
+                                                          ox * g->sw - g->pad_left);
                     for (int ch = 0; ch < c; ch++) dst[ch] += d[ch] * inv;
                 }
             }

@@ -3,7 +3,7 @@
 
 #include "window.h"
 
-void avgpool_forward(float *out, const float *in, const window *g, int c);
-void avgpool_backward(float *din, const float *dout, const window *g, int c);
+void avgpool_forward(float *out, const float *in, const window *g, int c, int threads);
+void avgpool_backward(float *din, const float *dout, const window *g, int c, int threads);
 
 #endif

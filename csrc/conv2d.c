@@ -1,53 +1,94 @@
 /* Convolution + bias + ReLU (batch norm folded into kernel and bias), NHWC, one image.
- * Forward: im2col + one sgemm (1x1 stride-1 kernels skip im2col: the NHWC buffer is the matrix).
+ * Forward: im2col + sgemm (1x1 stride-1 kernels skip im2col: the NHWC buffer is the matrix;
+ * 3x3 stride-1 kernels run by Winograd F(2x2, 3x3), winograd.c).
  * Backward to the input: ReLU mask on the incoming gradient, sgemm with the transposed kernel,
- * col2im. No weight gradients: DeepDream only needs d loss / d input. */
+ * col2im. No weight gradients: DeepDream only needs d loss / d input.
+ *
+ * Threads: the output pixels are split into one block of rows per thread; each thread runs its
+ * own im2col and a single-threaded sgemm on its block (OpenBLAS is kept at one thread, so there
+ * is one threading model). col2im is a gather over input pixels, so threads never write the
+ * same element and the sums run in the same order for any thread count. */
 #include "conv2d.h"
 
 #include <string.h>
 
 #include "blas.h"
+#include "winograd.h"
 
 static int is_pointwise(const window *g) {
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1;
 }
 
-size_t conv2d_col_size(const window *g, int cin) {
+int conv2d_uses_winograd(const window *g) {
+    return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1;
+}
+
+size_t conv2d_scratch_size(const window *g, int cin, int cout) {
     if (is_pointwise(g)) return 0;
+    if (conv2d_uses_winograd(g)) {
+        size_t fwd = winograd_scratch_size(g->ho, g->wo, cin, cout);
+        size_t bwd = winograd_scratch_size(g->h, g->w, cout, cin);
+        return fwd > bwd ? fwd : bwd;
+    }
     return (size_t)g->ho * g->wo * g->kh * g->kw * cin;
 }
 
-/* col (ho*wo, kh*kw*cin) <- in (h, w, cin); padding reads as zero. */
-static void im2col(float *col, const float *in, const window *g, int cin) {
+/* Rows [p0, p1) of col (ho*wo, kh*kw*cin) <- in (h, w, cin); padding reads as zero. */
+static void im2col(float *col, const float *in, const window *g, int cin, int p0, int p1) {
     const size_t row = (size_t)cin * sizeof(float);
-    for (int oy = 0; oy < g->ho; oy++) {
-        for (int ox = 0; ox < g->wo; ox++) {
-            float *dst = col + ((size_t)oy * g->wo + ox) * g->kh * g->kw * cin;
-            for (int ky = 0; ky < g->kh; ky++) {
-                int iy = oy * g->sh - g->pad_top + ky;
-                for (int kx = 0; kx < g->kw; kx++, dst += cin) {
-                    int ix = ox * g->sw - g->pad_left + kx;
-                    if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
-                        memset(dst, 0, row);
-                    else
-                        memcpy(dst, in + ((size_t)iy * g->w + ix) * cin, row);
-                }
+    for (int p = p0; p < p1; p++) {
+        int oy = p / g->wo, ox = p % g->wo;
+        float *dst = col + (size_t)p * g->kh * g->kw * cin;
+        for (int ky = 0; ky < g->kh; ky++) {
+            int iy = oy * g->sh - g->pad_top + ky;
+            for (int kx = 0; kx < g->kw; kx++, dst += cin) {
+                int ix = ox * g->sw - g->pad_left + kx;
+                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                    memset(dst, 0, row);
+                else
+                    memcpy(dst, in + ((size_t)iy * g->w + ix) * cin, row);
             }
         }
     }
 }
 
-/* din (h, w, cin) += col (ho*wo, kh*kw*cin), the adjoint of im2col. */
-static void col2im_add(float *din, const float *col, const window *g, int cin) {
-    for (int oy = 0; oy < g->ho; oy++) {
-        for (int ox = 0; ox < g->wo; ox++) {
-            const float *src = col + ((size_t)oy * g->wo + ox) * g->kh * g->kw * cin;
+/* Input rows [y0, y1) of din (h, w, cin) += the col (ho*wo, kh*kw*cin) entries that im2col read
+ * from them: the adjoint of im2col, as a gather in a fixed (ky, kx) order. */
+static void col2im_add(float *din, const float *col, const window *g, int cin, int y0, int y1) {
+    const size_t k = (size_t)g->kh * g->kw * cin;
+    if (g->sh == 1 && g->sw == 1) { /* the common case, without divisions */
+        for (int iy = y0; iy < y1; iy++) {
+            for (int ix = 0; ix < g->w; ix++) {
+                float *restrict dst = din + ((size_t)iy * g->w + ix) * cin;
+                for (int ky = 0; ky < g->kh; ky++) {
+                    int oy = iy + g->pad_top - ky;
+                    if (oy < 0 || oy >= g->ho) continue;
+                    for (int kx = 0; kx < g->kw; kx++) {
+                        int ox = ix + g->pad_left - kx;
+                        if (ox < 0 || ox >= g->wo) continue;
+                        const float *restrict src =
+                            col + ((size_t)oy * g->wo + ox) * k + (size_t)(ky * g->kw + kx) * cin;
+                        for (int c = 0; c < cin; c++) dst[c] += src[c];
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for (int iy = y0; iy < y1; iy++) {
+        for (int ix = 0; ix < g->w; ix++) {
+            float *dst = din + ((size_t)iy * g->w + ix) * cin;
             for (int ky = 0; ky < g->kh; ky++) {
-                int iy = oy * g->sh - g->pad_top + ky;
-                for (int kx = 0; kx < g->kw; kx++, src += cin) {
-                    int ix = ox * g->sw - g->pad_left + kx;
-                    if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
-                    float *dst = din + ((size_t)iy * g->w + ix) * cin;
+                int ny = iy + g->pad_top - ky;
+                if (ny < 0 || ny % g->sh) continue;
+                int oy = ny / g->sh;
+                if (oy >= g->ho) continue;
+                for (int kx = 0; kx < g->kw; kx++) {
+                    int nx = ix + g->pad_left - kx;
+                    if (nx < 0 || nx % g->sw) continue;
+                    int ox = nx / g->sw;
+                    if (ox >= g->wo) continue;
+                    const float *src = col + ((size_t)oy * g->wo + ox) * k + (size_t)(ky * g->kw + kx) * cin;
                     for (int c = 0; c < cin; c++) dst[c] += src[c];
                 }
             }
@@ -55,24 +96,45 @@ static void col2im_add(float *din, const float *col, const window *g, int cin) {
     }
 }
 
+/* Block b of n over [0, len): [*lo, *hi). */
+static void block_range(int len, int b, int n, int *lo, int *hi) {
+    *lo = (int)((long long)len * b / n);
+    *hi = (int)((long long)len * (b + 1) / n);
+}
+
 /* in (h, w, cin) contiguous; kernel (kh, kw, cin, cout) HWIO; bias (cout);
  * out (ho, wo, cout) with out_ld floats from one pixel to the next (a channel slice of a
- * concatenated block output); col: conv2d_col_size() floats of scratch. */
+ * concatenated block output); col: conv2d_scratch_size() floats of scratch. */
 void conv2d_forward(float *out, int out_ld, float *col, const float *in, const float *kernel,
-                    const float *bias, const window *g, int cin, int cout) {
+                    const float *wino, const float *bias, const window *g, int cin, int cout,
+                    int threads) {
+    if (conv2d_uses_winograd(g)) {
+        winograd_conv3x3(out, out_ld, bias, in, cin, g->h, g->w, g->pad_top, g->pad_left, g->ho,
+                         g->wo, wino, cin, cout, col, threads);
+        return;
+    }
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
-    const float *a = in;
-    if (!is_pointwise(g)) {
-        im2col(col, in, g, cin);
-        a = col;
-    }
-    for (int p = 0; p < npix; p++) memcpy(out + (size_t)p * out_ld, bias, (size_t)cout * sizeof(float));
-    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, npix, cout, k, 1.0f, a, k, kernel, cout,
-               1.0f, out, out_ld);
-    for (int p = 0; p < npix; p++) {
-        float *o = out + (size_t)p * out_ld;
-        for (int c = 0; c < cout; c++) o[c] = o[c] > 0.0f ? o[c] : 0.0f;
+    const int pointwise = is_pointwise(g);
+    if (threads > npix) threads = npix > 0 ? npix : 1;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int b = 0; b < threads; b++) {
+        int p0, p1;
+        block_range(npix, b, threads, &p0, &p1);
+        if (p1 <= p0) continue;
+        const float *a = in + (size_t)p0 * cin;
+        if (!pointwise) {
+            im2col(col, in, g, cin, p0, p1);
+            a = col + (size_t)p0 * k;
+        }
+        float *o = out + (size_t)p0 * out_ld;
+        for (int p = 0; p < p1 - p0; p++) memcpy(o + (size_t)p * out_ld, bias, (size_t)cout * sizeof(float));
+        blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p1 - p0, cout, k, 1.0f, a, k, kernel,
+                   cout, 1.0f, o, out_ld);
+        for (int p = 0; p < p1 - p0; p++) {
+            float *r = o + (size_t)p * out_ld;
+            for (int c = 0; c < cout; c++) r[c] = r[c] > 0.0f ? r[c] : 0.0f;
+        }
     }
 }
 
@@ -80,20 +142,52 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
  * by the ReLU (out > 0). din (h, w, cin) contiguous: the gradient is added to it.
  * out: the forward output (same layout as dout); kernel (kh, kw, cin, cout). */
 void conv2d_backward(float *din, float *dout, int out_ld, float *col, const float *out,
-                     const float *kernel, const window *g, int cin, int cout) {
+                     const float *kernel, const float *wino_back, const window *g, int cin, int cout,
+                     int threads) {
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
-    for (int p = 0; p < npix; p++) {
-        float *d = dout + (size_t)p * out_ld;
-        const float *o = out + (size_t)p * out_ld;
-        for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
-    }
-    if (is_pointwise(g)) {
-        blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, npix, cin, cout, 1.0f, dout, out_ld,
-                   kernel, cout, 1.0f, din, cin);
+    const int pointwise = is_pointwise(g);
+    if (threads > npix) threads = npix > 0 ? npix : 1;
+    if (conv2d_uses_winograd(g)) {
+        /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
+         * that it lands on the input: pad' = 2 - pad */
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int p = 0; p < npix; p++) {
+            float *d = dout + (size_t)p * out_ld;
+            const float *o = out + (size_t)p * out_ld;
+            for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
+        }
+        winograd_conv3x3(din, cin, NULL, dout, out_ld, g->ho, g->wo, 2 - g->pad_top, 2 - g->pad_left,
+                         g->h, g->w, wino_back, cout, cin, col, threads);
         return;
     }
-    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, npix, k, cout, 1.0f, dout, out_ld, kernel,
-               cout, 0.0f, col, k);
-    col2im_add(din, col, g, cin);
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static, 1)
+        for (int b = 0; b < threads; b++) {
+            int p0, p1;
+            block_range(npix, b, threads, &p0, &p1);
+            if (p1 <= p0) continue;
+            for (int p = p0; p < p1; p++) {
+                float *d = dout + (size_t)p * out_ld;
+                const float *o = out + (size_t)p * out_ld;
+                for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
+            }
+            const float *d = dout + (size_t)p0 * out_ld;
+            if (pointwise)
+                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p1 - p0, cin, cout, 1.0f, d, out_ld,
+                           kernel, cout, 1.0f, din + (size_t)p0 * cin, cin);
+            else
+                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p1 - p0, k, cout, 1.0f, d, out_ld,
+                           kernel, cout, 0.0f, col + (size_t)p0 * k, k);
+        }
+        if (!pointwise) {
+#pragma omp for schedule(static, 1)
+            for (int b = 0; b < threads; b++) {
+                int y0, y1;
+                block_range(g->h, b, threads, &y0, &y1);
+                col2im_add(din, col, g, cin, y0, y1);
+            }
+        }
+    }
 }

@@ -5,13 +5,20 @@
 
 #include "window.h"
 
-/* Floats of column scratch conv2d_forward/backward need for this geometry (0 for a 1x1/1). */
-size_t conv2d_col_size(const window *g, int cin);
+/* Whether a kernel of this geometry runs by Winograd (3x3, stride 1). */
+int conv2d_uses_winograd(const window *g);
 
+/* Floats of scratch conv2d_forward/backward need for this geometry (0 for a 1x1/1). */
+size_t conv2d_scratch_size(const window *g, int cin, int cout);
+
+/* wino / wino_back: the kernel transformed by winograd_kernel_transform (forward / backward)
+ * when conv2d_uses_winograd(g), else unused. */
 void conv2d_forward(float *out, int out_ld, float *col, const float *in, const float *kernel,
-                    const float *bias, const window *g, int cin, int cout);
+                    const float *wino, const float *bias, const window *g, int cin, int cout,
+                    int threads);
 
 void conv2d_backward(float *din, float *dout, int out_ld, float *col, const float *out,
-                     const float *kernel, const window *g, int cin, int cout);
+                     const float *kernel, const float *wino_back, const window *g, int cin, int cout,
+                     int threads);
 
 #endif

@@ -6,7 +6,8 @@
 
 #include "resize.h"
 
-int dream_max_tiles(int n, int tile) { return (n + tile - 1) / tile; }
+/* ceil(n / tile) without n + tile - 1, which overflows for a tile near INT_MAX */
+int dream_max_tiles(int n, int tile) { return n / tile + (n % tile != 0); }
 
 int dream_tile_bounds(int *start, int *end, int n, int tile, tile_policy policy) {
     int count = dream_max_tiles(n, tile);
@@ -37,7 +38,9 @@ static uint64_t splitmix64(uint64_t *state) {
 void dream_shifts_from_seed(int *shifts, int n_steps, int tile_size, uint64_t seed) {
     uint64_t state = seed;
     const uint64_t span = 2 * (uint64_t)tile_size;
-    for (int i = 0; i < 2 * n_steps; i++) shifts[i] = (int)(splitmix64(&state) % span) - tile_size;
+    /* in 64 bits: the draw is up to 2 * tile_size - 1, which need not fit an int */
+    for (int i = 0; i < 2 * n_steps; i++)
+        shifts[i] = (int)((int64_t)(splitmix64(&state) % span) - tile_size);
 }
 
 static int wrap(long long i, int n) {
@@ -92,6 +95,7 @@ static dd_status dream_step(dreamer *d, float *img, float *g, int h, int w, int 
             int y0 = d->ys[j], y1 = d->ye[j], x0 = d->xs[i], x1 = d->xe[i];
             dd_status status = inception_plan(d->net, &d->ws, y1 - y0, x1 - x0, depth, err);
             if (status != DD_OK) return status;
+            d->ws.threads = p->threads;
             gather_tile(d->tile, img, h, w, y0, y1, x0, x1, dy, dx);
             inception_forward(d->net, &d->ws, d->tile);
             loss += inception_loss(d->net, &d->ws, p->layer_mask);
@@ -114,6 +118,12 @@ static dd_status dream_step(dreamer *d, float *img, float *g, int h, int w, int 
     double mean = sum / (double)n;
     for (size_t k = 0; k < n; k++) sq += ((double)g[k] - mean) * ((double)g[k] - mean);
     const float denom = (float)sqrt(sq / (double)n) + 1e-8f;
+    /* NaN survives the clip below, so a non-finite gradient must stop the dream here */
+    if (!isfinite(loss) || !isfinite(denom))
+        return dd_fail(err, DD_ERR_VALUE,
+                       "the loss or gradient is not finite (NaN or Inf) at a %dx%d step: pixel "
+                       "values far outside [-1, 1] or non-finite weights overflow float32", h, w);
+#pragma omp parallel for num_threads(p->threads) schedule(static)
     for (size_t k = 0; k < n; k++) {
         float v = img[k] + (g[k] / denom) * p->step_size;
         img[k] = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
@@ -138,7 +148,9 @@ dd_status dream_octaves(const inception_net *net, const dream_params *p, const f
         if (sizes[2 * o] > max_side) max_side = sizes[2 * o];
         if (sizes[2 * o + 1] > max_side) max_side = sizes[2 * o + 1];
     }
-    size_t tile_px = (size_t)p->tile_size * p->tile_size;
+    /* tiles are clipped to the image: never larger than its largest side */
+    size_t tile_side = (size_t)(p->tile_size < max_side ? p->tile_size : max_side);
+    size_t tile_px = tile_side * tile_side;
     int max_tiles = dream_max_tiles(max_side, p->tile_size);
     d.tile = malloc(tile_px * 3 * sizeof(float));
     d.tile_grad = malloc(tile_px * 3 * sizeof(float));

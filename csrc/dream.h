@@ -22,6 +22,7 @@ typedef struct {
     tile_policy tiles;
     const int *shifts;   /* (dy, dx) for every step of every octave in order, or NULL: from seed */
     uint64_t seed;
+    int threads;         /* >= 1 */
 } dream_params;
 
 typedef struct {

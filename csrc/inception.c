@@ -8,6 +8,7 @@
 #include "avgpool.h"
 #include "conv2d.h"
 #include "maxpool.h"
+#include "winograd.h"
 
 #define SAME 1
 #define VALID 0
@@ -179,6 +180,31 @@ void inception_init(inception_net *net) {
     block_e(&b, 10, x);
 }
 
+dd_status inception_prepare(inception_net *net, dd_error *err) {
+    for (int i = 0; i < INCEPTION_N_CONVS; i++) {
+        const conv_spec *s = &INCEPTION_CONVS[i];
+        if (!net->kernel[i] || s->kh != 3 || s->kw != 3 || s->stride != 1 || net->wino[i]) continue;
+        size_t n = winograd_kernel_size(s->cin, s->cout);
+        net->wino[i] = malloc(n * sizeof(float));
+        net->wino_back[i] = malloc(n * sizeof(float));
+        if (!net->wino[i] || !net->wino_back[i]) {
+            inception_release(net);
+            return dd_fail(err, DD_ERR_NOMEM, "out of memory transforming the 3x3 kernels");
+        }
+        winograd_kernel_transform(net->wino[i], net->kernel[i], s->cin, s->cout, 0);
+        winograd_kernel_transform(net->wino_back[i], net->kernel[i], s->cin, s->cout, 1);
+    }
+    return DD_OK;
+}
+
+void inception_release(inception_net *net) {
+    for (int i = 0; i < INCEPTION_N_CONVS; i++) {
+        free(net->wino[i]);
+        free(net->wino_back[i]);
+        net->wino[i] = net->wino_back[i] = NULL;
+    }
+}
+
 /* ---- planning ---- */
 
 /* Output sizes of every tensor for an (h, w) input through mixed{depth}; 0 if too small. */
@@ -287,7 +313,8 @@ dd_status inception_plan(const inception_net *net, inception_workspace *ws, int 
     for (int i = 0; i < net->block_end[depth]; i++) {
         const net_op *op = &net->ops[i];
         if (op->kind == OP_CONV) {
-            size_t c = conv2d_col_size(&ws->windows[i], INCEPTION_CONVS[op->conv].cin);
+            size_t c = conv2d_scratch_size(&ws->windows[i], INCEPTION_CONVS[op->conv].cin,
+                                           INCEPTION_CONVS[op->conv].cout);
             if (c >= INT_MAX)
                 return dd_fail(err, DD_ERR_VALUE, "input of %dx%d is too large for one pass; "
                                "dream it in tiles", h, w);
@@ -326,6 +353,7 @@ static float *at(float *arena, const net_tensor *t) { return arena + t->at; }
 
 void inception_forward(const inception_net *net, inception_workspace *ws, const float *x) {
     net_tensor *t = ws->tensors;
+    const int threads = ws->threads > 0 ? ws->threads : 1;
     memcpy(at(ws->act, &t[0]), x, (size_t)t[0].h * t[0].w * 3 * sizeof(float));
     for (int i = 0; i < net->block_end[ws->depth]; i++) {
         const net_op *op = &net->ops[i];
@@ -335,14 +363,14 @@ void inception_forward(const inception_net *net, inception_workspace *ws, const 
         const float *a = at(ws->act, in);
         switch (op->kind) {
         case OP_CONV:
-            conv2d_forward(y, out->c, ws->col, a, net->kernel[op->conv], net->bias[op->conv], g,
-                           in->c, INCEPTION_CONVS[op->conv].cout);
+            conv2d_forward(y, out->c, ws->col, a, net->kernel[op->conv], net->wino[op->conv],
+                           net->bias[op->conv], g, in->c, INCEPTION_CONVS[op->conv].cout, threads);
             break;
         case OP_MAXPOOL:
-            maxpool_forward(y, out->c, ws->argmax + ws->argmax_at[i], a, g, in->c);
+            maxpool_forward(y, out->c, ws->argmax + ws->argmax_at[i], a, g, in->c, threads);
             break;
         case OP_AVGPOOL:
-            avgpool_forward(y, a, g, in->c);
+            avgpool_forward(y, a, g, in->c, threads);
             break;
         }
     }
@@ -367,8 +395,14 @@ double inception_loss(const inception_net *net, const inception_workspace *ws, u
 void inception_backward(const inception_net *net, inception_workspace *ws, unsigned layer_mask,
                         float *dx) {
     net_tensor *t = ws->tensors;
+    const int threads = ws->threads > 0 ? ws->threads : 1;
     int n_tensors = net->block_tensors_end[ws->depth];
-    memset(ws->grad, 0, (t[n_tensors - 1].at + tensor_size(&t[n_tensors - 1])) * sizeof(float));
+    const size_t n_grad = t[n_tensors - 1].at + tensor_size(&t[n_tensors - 1]);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int b = 0; b < threads; b++) {
+        size_t lo = n_grad * b / threads, hi = n_grad * (b + 1) / threads;
+        memset(ws->grad + lo, 0, (hi - lo) * sizeof(float));
+    }
     for (int b = 0; b <= ws->depth; b++) {
         if (!(layer_mask & (1u << b))) continue;
         const net_tensor *bt = &t[net->block_tensor[b]];
@@ -386,13 +420,14 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
         switch (op->kind) {
         case OP_CONV:
             conv2d_backward(da, dy, out->c, ws->col, at(ws->act, out) + op->out_offset,
-                            net->kernel[op->conv], g, in->c, INCEPTION_CONVS[op->conv].cout);
+                            net->kernel[op->conv], net->wino_back[op->conv], g, in->c,
+                            INCEPTION_CONVS[op->conv].cout, threads);
             break;
         case OP_MAXPOOL:
-            maxpool_backward(da, dy, out->c, ws->argmax + ws->argmax_at[i], g, in->c);
+            maxpool_backward(da, dy, out->c, ws->argmax + ws->argmax_at[i], g, in->c, threads);
             break;
         case OP_AVGPOOL:
-            avgpool_backward(da, dy, g, in->c);
+            avgpool_backward(da, dy, g, in->c, threads);
             break;
         }
     }

@@ -39,6 +39,8 @@ typedef struct {
     int block_tensors_end[INCEPTION_N_BLOCKS];      /* tensors [0, end) are used up to mixed{b} */
     const float *kernel[INCEPTION_N_CONVS];         /* (kh, kw, cin, cout), NULL if missing */
     const float *bias[INCEPTION_N_CONVS];           /* (cout) */
+    float *wino[INCEPTION_N_CONVS];                 /* 3x3/1 kernels for Winograd, owned */
+    float *wino_back[INCEPTION_N_CONVS];            /* and for their backward pass, owned */
 } inception_net;
 
 typedef struct {
@@ -50,6 +52,7 @@ typedef struct {
  * the input fits (tiles of one size reuse it for a whole dream). */
 typedef struct {
     int h, w, depth;                      /* planned input size, deepest block (0..10) */
+    int threads;                          /* threads the ops use (>= 1), set by the caller */
     net_tensor tensors[INCEPTION_MAX_TENSORS];
     window windows[INCEPTION_MAX_OPS];
     size_t argmax_at[INCEPTION_MAX_OPS];  /* offset into argmax, for max pools */
@@ -61,6 +64,12 @@ typedef struct {
 extern const conv_spec INCEPTION_CONVS[INCEPTION_N_CONVS];
 
 void inception_init(inception_net *net);
+
+/* After the kernels are set: transforms the 3x3 stride-1 kernels for Winograd. */
+dd_status inception_prepare(inception_net *net, dd_error *err);
+
+/* Frees what inception_prepare allocated. */
+void inception_release(inception_net *net);
 
 /* Smallest input side that reaches mixed{depth}. */
 int inception_min_side(const inception_net *net, int depth);

@@ -13,6 +13,7 @@
 #include "inception.h"
 #include "maxpool.h"
 #include "resize.h"
+#include "winograd.h"
 
 /* ---- helpers ---- */
 
@@ -31,6 +32,13 @@ static PyArrayObject *as_float32_flags(PyObject *obj, int ndim, const char *what
     if (PyArray_NDIM(a) != ndim) {
         PyErr_Format(PyExc_ValueError, "%s must have %d dimensions, got %d", what, ndim,
                      PyArray_NDIM(a));
+        Py_DECREF(a);
+        return NULL;
+    }
+    /* the core indexes with int and never expects an empty axis */
+    if (PyArray_SIZE(a) < 1 || PyArray_SIZE(a) >= INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "%s must hold 1 to 2^31-2 values, got %zd (an empty or "
+                     "too large array)", what, (Py_ssize_t)PyArray_SIZE(a));
         Py_DECREF(a);
         return NULL;
     }
@@ -58,6 +66,24 @@ static PyArrayObject *as_image(PyObject *obj, const char *what) {
         Py_CLEAR(a);
     }
     return a;
+}
+
+/* Every step's (dy, dx) is held at once, and dream.c counts 2 per step in an int. */
+#define DREAM_MAX_STEPS (1 << 24)
+
+static int all_finite(PyArrayObject *a) {
+    const float *v = PyArray_DATA(a);
+    for (npy_intp i = 0; i < PyArray_SIZE(a); i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
+/* A (h, w, c) result the ops can index with int. */
+static int check_op_size(long long h, long long w, long long c, const char *what) {
+    if (h >= 1 && w >= 1 && c >= 1 && h * w * c < INT_MAX) return 1;
+    PyErr_Format(PyExc_ValueError, "%s of %lldx%lldx%lld is empty or holds 2^31 or more values",
+                 what, h, w, c);
+    return 0;
 }
 
 static PyArrayObject *new_float32(int ndim, npy_intp *dims) {
@@ -90,6 +116,12 @@ static int parse_layers(PyObject *seq, unsigned *mask, int *depth) {
     return 1;
 }
 
+static int check_threads(int threads) {
+    if (threads >= 1 && threads <= 1024) return 1;
+    PyErr_Format(PyExc_ValueError, "threads must be 1..1024, got %d", threads);
+    return 0;
+}
+
 /* ---- Network: the graph, the weights (references kept), one cached workspace ---- */
 
 typedef struct {
@@ -102,6 +134,7 @@ typedef struct {
 
 static void Network_dealloc(NetworkObject *self) {
     inception_workspace_free(&self->ws);
+    inception_release(&self->net);
     if (self->ws_lock) PyThread_free_lock(self->ws_lock);
     Py_XDECREF(self->arrays);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -136,7 +169,14 @@ static int Network_init(NetworkObject *self, PyObject *args, PyObject *kwds) {
         if (item == Py_None) continue;
         const conv_spec *s = &INCEPTION_CONVS[i];
         PyObject *kernel, *bias;
-        if (!PyArg_ParseTuple(item, "OO;each conv must be (kernel, bias)", &kernel, &bias)) goto fail;
+        /* PyArg_ParseTuple on a non-tuple is a SystemError, not a TypeError: check first */
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_Format(PyExc_TypeError, "conv2d_%d must be a (kernel, bias) tuple or None, got %s",
+                         i + 1, Py_TYPE(item)->tp_name);
+            goto fail;
+        }
+        kernel = PyTuple_GET_ITEM(item, 0);
+        bias = PyTuple_GET_ITEM(item, 1);
         npy_intp kshape[4] = {s->kh, s->kw, s->cin, s->cout}, bshape[1] = {s->cout};
         PyObject *pair[2] = {kernel, bias};
         npy_intp *shape[2] = {kshape, bshape};
@@ -157,6 +197,12 @@ static int Network_init(NetworkObject *self, PyObject *args, PyObject *kwds) {
         self->net.bias[i] = PyArray_DATA((PyArrayObject *)bias);
     }
     Py_DECREF(fast);
+    dd_error err;
+    dd_status status = inception_prepare(&self->net, &err);
+    if (status != DD_OK) {
+        raise_status(status, &err);
+        return -1;
+    }
     return 0;
 fail:
     Py_DECREF(fast);
@@ -173,14 +219,15 @@ static int Network_ready(NetworkObject *self) {
  * workspace of its own; `use` copies what the caller needs out before the workspace goes. */
 typedef void (*ws_user)(const inception_net *, inception_workspace *, void *);
 
-static dd_status with_workspace(NetworkObject *self, int h, int w, int depth, ws_user use, void *ctx,
-                                dd_error *err) {
+static dd_status with_workspace(NetworkObject *self, int h, int w, int depth, int threads, ws_user use,
+                                void *ctx, dd_error *err) {
     dd_status status;
     Py_BEGIN_ALLOW_THREADS
     inception_workspace local = {0};
     int cached = PyThread_acquire_lock(self->ws_lock, NOWAIT_LOCK);
     inception_workspace *ws = cached ? &self->ws : &local;
     status = inception_plan(&self->net, ws, h, w, depth, err);
+    ws->threads = threads;
     if (status == DD_OK) use(&self->net, ws, ctx);
     if (cached)
         PyThread_release_lock(self->ws_lock);
@@ -218,7 +265,10 @@ static void run_gradient(const inception_net *net, inception_workspace *ws, void
 
 static PyObject *Network_activations(NetworkObject *self, PyObject *args) {
     PyObject *xobj, *layers, *result = NULL;
-    if (!Network_ready(self) || !PyArg_ParseTuple(args, "OO", &xobj, &layers)) return NULL;
+    int threads = 1;
+    if (!Network_ready(self) || !PyArg_ParseTuple(args, "OO|i", &xobj, &layers, &threads) ||
+        !check_threads(threads))
+        return NULL;
     pass_ctx ctx = {0};
     int depth;
     if (!parse_layers(layers, &ctx.mask, &depth)) return NULL;
@@ -239,7 +289,7 @@ static PyObject *Network_activations(NetworkObject *self, PyObject *args) {
         ctx.out[b] = PyArray_DATA(outs[b]);
     }
     if (status != DD_OK) goto done;
-    status = with_workspace(self, h, w, depth, run_activations, &ctx, &err);
+    status = with_workspace(self, h, w, depth, threads, run_activations, &ctx, &err);
     if (status != DD_OK) goto done;
     result = PyDict_New();
     for (int b = 0; result && b < INCEPTION_N_BLOCKS; b++) {
@@ -257,7 +307,10 @@ done:
 
 static PyObject *Network_loss_and_gradient(NetworkObject *self, PyObject *args) {
     PyObject *xobj, *layers;
-    if (!Network_ready(self) || !PyArg_ParseTuple(args, "OO", &xobj, &layers)) return NULL;
+    int threads = 1;
+    if (!Network_ready(self) || !PyArg_ParseTuple(args, "OO|i", &xobj, &layers, &threads) ||
+        !check_threads(threads))
+        return NULL;
     pass_ctx ctx = {0};
     int depth;
     if (!parse_layers(layers, &ctx.mask, &depth)) return NULL;
@@ -272,7 +325,7 @@ static PyObject *Network_loss_and_gradient(NetworkObject *self, PyObject *args) 
     ctx.dx = PyArray_DATA(dx);
     dd_error err = {{0}};
     dd_status status = with_workspace(self, (int)PyArray_DIM(x, 0), (int)PyArray_DIM(x, 1), depth,
-                                      run_gradient, &ctx, &err);
+                                      threads, run_gradient, &ctx, &err);
     Py_DECREF(x);
     if (status != DD_OK) {
         Py_DECREF(dx);
@@ -296,6 +349,10 @@ static PyObject *Network_macs(NetworkObject *self, PyObject *args) {
     if (!Network_ready(self) || !PyArg_ParseTuple(args, "iii", &h, &w, &depth)) return NULL;
     if (depth < 0 || depth >= INCEPTION_N_BLOCKS) {
         PyErr_Format(PyExc_ValueError, "depth must be 0..10, got %d", depth);
+        return NULL;
+    }
+    if (h < 1 || w < 1 || h > INCEPTION_MAX_SIDE || w > INCEPTION_MAX_SIDE) {
+        PyErr_Format(PyExc_ValueError, "h and w must be 1..%d, got %dx%d", INCEPTION_MAX_SIDE, h, w);
         return NULL;
     }
     return PyFloat_FromDouble(inception_macs(&self->net, h, w, depth));
@@ -354,22 +411,25 @@ static int dream_on_progress(void *p_ctx, const dream_progress *p) {
  *   -> the image at the last octave's size (or so far, if the callback stopped it) */
 static PyObject *Network_dream(NetworkObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"img", "blocks", "sizes", "steps", "step_size", "tile_size", "cover",
-                             "shifts", "seed", "callback", NULL};
+                             "shifts", "seed", "callback", "threads", NULL};
     PyObject *imgo, *layers, *sizeso, *shiftso, *callback;
-    int steps, tile_size, cover;
+    int steps, tile_size, cover, threads = 1;
     float step_size;
     unsigned long long seed;
     if (!Network_ready(self) ||
-        !PyArg_ParseTupleAndKeywords(args, kwds, "OOOifipOKO", kwlist, &imgo, &layers, &sizeso,
+        !PyArg_ParseTupleAndKeywords(args, kwds, "OOOifipOKO|i", kwlist, &imgo, &layers, &sizeso,
                                      &steps, &step_size, &tile_size, &cover, &shiftso, &seed,
-                                     &callback))
+                                     &callback, &threads) ||
+        !check_threads(threads))
         return NULL;
     dream_params p = {0};
     int depth;
     if (!parse_layers(layers, &p.layer_mask, &depth)) return NULL;
     if (steps < 1 || tile_size < 1 || tile_size > INCEPTION_MAX_SIDE || !(step_size > 0.0f) ||
         !isfinite(step_size)) {
-        PyErr_SetString(PyExc_ValueError, "steps, tile_size and step_size must be positive");
+        PyErr_Format(PyExc_ValueError, "need steps >= 1 (got %d), tile_size 1..%d (got %d) and a "
+                     "positive finite float32 step_size (got %g)", steps, INCEPTION_MAX_SIDE,
+                     tile_size, (double)step_size);
         return NULL;
     }
     if (callback != Py_None && !PyCallable_Check(callback)) {
@@ -381,14 +441,22 @@ static PyObject *Network_dream(NetworkObject *self, PyObject *args, PyObject *kw
     p.tile_size = tile_size;
     p.tiles = cover ? TILES_COVER : TILES_TUTORIAL;
     p.seed = seed;
+    p.threads = threads;
     PyArrayObject *img = as_image(imgo, "img"), *out = NULL, *shifts = NULL;
     PyArrayObject *sizes = (PyArrayObject *)PyArray_FROMANY(sizeso, NPY_INT32, 2, 2, NPY_ARRAY_IN_ARRAY);
     PyObject *result = NULL;
     if (!img || !sizes) goto done;
     int n_octaves = (int)PyArray_DIM(sizes, 0);
     const int *sz = PyArray_DATA(sizes);
-    if (n_octaves < 1 || PyArray_DIM(sizes, 1) != 2) {
+    if (PyArray_DIM(sizes, 0) < 1 || PyArray_DIM(sizes, 0) > DREAM_MAX_STEPS ||
+        PyArray_DIM(sizes, 1) != 2) {
         PyErr_SetString(PyExc_ValueError, "sizes must be a non-empty list of (h, w)");
+        goto done;
+    }
+    /* every step's shift is held at once: keep their count (and 2 * count) within an int */
+    if ((long long)steps * n_octaves > DREAM_MAX_STEPS) {
+        PyErr_Format(PyExc_ValueError, "steps x octaves is %lld; at most %d steps in one dream",
+                     (long long)steps * n_octaves, DREAM_MAX_STEPS);
         goto done;
     }
     for (int o = 0; o < n_octaves; o++) {
@@ -409,6 +477,10 @@ static PyObject *Network_dream(NetworkObject *self, PyObject *args, PyObject *kw
             goto done;
         }
         p.shifts = PyArray_DATA(shifts);
+    }
+    if (!all_finite(img)) {
+        PyErr_SetString(PyExc_ValueError, "img holds NaN or Inf values; expected finite values in [-1, 1]");
+        goto done;
     }
     npy_intp dims[3] = {sz[2 * (n_octaves - 1)], sz[2 * (n_octaves - 1) + 1], 3};
     out = new_float32(3, dims);
@@ -436,11 +508,11 @@ done:
 
 static PyMethodDef Network_methods[] = {
     {"activations", (PyCFunction)Network_activations, METH_VARARGS,
-     "activations(x, blocks) -> {block: (h, w, c) float32}"},
+     "activations(x, blocks, threads=1) -> {block: (h, w, c) float32}"},
     {"loss_and_gradient", (PyCFunction)Network_loss_and_gradient, METH_VARARGS,
-     "loss_and_gradient(x, blocks) -> (loss, d loss / d x)"},
+     "loss_and_gradient(x, blocks, threads=1) -> (loss, d loss / d x)"},
     {"dream", (PyCFunction)(void (*)(void))Network_dream, METH_VARARGS | METH_KEYWORDS,
-     "dream(img, blocks, sizes, steps, step_size, tile_size, cover, shifts, seed, callback) "
+     "dream(img, blocks, sizes, steps, step_size, tile_size, cover, shifts, seed, callback, threads=1) "
      "-> image at the last octave's size"},
     {"min_side", (PyCFunction)Network_min_side, METH_VARARGS,
      "min_side(block) -> smallest input side that reaches mixed{block}"},
@@ -484,6 +556,23 @@ static int parse_window(PyArrayObject *x, int kh, int kw, int stride, int same, 
     return 1;
 }
 
+/* Scratch for one conv op call, plus its Winograd kernel when the geometry uses one. */
+static float *op_scratch(const window *g, const float *kernel, int cin, int cout, int backward,
+                         float **wino) {
+    *wino = NULL;
+    float *col = PyMem_Malloc((conv2d_scratch_size(g, cin, cout) + 1) * sizeof(float));
+    if (col && conv2d_uses_winograd(g)) {
+        *wino = PyMem_Malloc(winograd_kernel_size(cin, cout) * sizeof(float));
+        if (*wino) winograd_kernel_transform(*wino, kernel, cin, cout, backward);
+        else {
+            PyMem_Free(col);
+            col = NULL;
+        }
+    }
+    if (!col) PyErr_NoMemory();
+    return col;
+}
+
 /* conv2d(x (h,w,cin), kernel (kh,kw,cin,cout), bias (cout), stride, same) -> relu(conv + bias) */
 static PyObject *op_conv2d(PyObject *Py_UNUSED(m), PyObject *args) {
     PyObject *xo, *ko, *bo, *result = NULL;
@@ -498,19 +587,22 @@ static PyObject *op_conv2d(PyObject *Py_UNUSED(m), PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "kernel must be (kh, kw, cin, cout) and bias (cout,)");
         goto done;
     }
-    if (!parse_window(x, (int)PyArray_DIM(k, 0), (int)PyArray_DIM(k, 1), stride, same, &g)) goto done;
+    if (!parse_window(x, (int)PyArray_DIM(k, 0), (int)PyArray_DIM(k, 1), stride, same, &g) ||
+        !check_op_size(g.ho, g.wo, cout, "the output") ||
+        !check_op_size(g.ho, g.wo, (long long)g.kh * g.kw * cin, "the im2col matrix"))
+        goto done;
     npy_intp dims[3] = {g.ho, g.wo, cout};
     PyArrayObject *out = new_float32(3, dims);
-    float *col = PyMem_Malloc((conv2d_col_size(&g, cin) + 1) * sizeof(float));
-    if (!out || !col) {
-        Py_XDECREF(out);
-        PyMem_Free(col);
-        PyErr_NoMemory();
+    if (!out) goto done;
+    float *wino, *col = op_scratch(&g, PyArray_DATA(k), cin, cout, 0, &wino);
+    if (!col) {
+        Py_DECREF(out);
         goto done;
     }
-    conv2d_forward(PyArray_DATA(out), cout, col, PyArray_DATA(x), PyArray_DATA(k), PyArray_DATA(b),
-                   &g, cin, cout);
+    conv2d_forward(PyArray_DATA(out), cout, col, PyArray_DATA(x), PyArray_DATA(k), wino,
+                   PyArray_DATA(b), &g, cin, cout, 2);
     PyMem_Free(col);
+    PyMem_Free(wino);
     result = (PyObject *)out;
 done:
     Py_XDECREF(x);
@@ -529,6 +621,7 @@ static PyObject *op_conv2d_backward(PyObject *Py_UNUSED(m), PyObject *args) {
                   *out = as_float32(oo, 3, "out"), *k = as_float32(ko, 4, "kernel");
     if (!dout || !out || !k) goto done;
     int cin = (int)PyArray_DIM(k, 2), cout = (int)PyArray_DIM(k, 3);
+    if (!check_op_size(h, w, cin, "din")) goto done;
     npy_intp dims[3] = {h, w, cin};
     PyArrayObject *x = new_float32(3, dims);
     if (!x) goto done;
@@ -543,16 +636,16 @@ static PyObject *op_conv2d_backward(PyObject *Py_UNUSED(m), PyObject *args) {
         Py_DECREF(x);
         goto done;
     }
-    float *col = PyMem_Malloc((conv2d_col_size(&g, cin) + 1) * sizeof(float));
+    float *wino, *col = op_scratch(&g, PyArray_DATA(k), cin, cout, 1, &wino);
     if (!col) {
         Py_DECREF(x);
-        PyErr_NoMemory();
         goto done;
     }
     memset(PyArray_DATA(x), 0, (size_t)h * w * cin * sizeof(float));
     conv2d_backward(PyArray_DATA(x), PyArray_DATA(dout), cout, col, PyArray_DATA(out),
-                    PyArray_DATA(k), &g, cin, cout);
+                    PyArray_DATA(k), wino, &g, cin, cout, 2);
     PyMem_Free(col);
+    PyMem_Free(wino);
     result = (PyObject *)x;
 done:
     Py_XDECREF(dout);
@@ -561,7 +654,7 @@ done:
     return result;
 }
 
-/* maxpool(x (h,w,c), k, stride, same) -> (out, argmax) */
+/* maxpool(x (h,w,c), k, stride, same) -> (out, argmax: the window position of each maximum) */
 static PyObject *op_maxpool(PyObject *Py_UNUSED(m), PyObject *args) {
     PyObject *xo;
     int k, stride, same;
@@ -577,7 +670,7 @@ static PyObject *op_maxpool(PyObject *Py_UNUSED(m), PyObject *args) {
     PyArrayObject *out = new_float32(3, dims);
     PyArrayObject *am = (PyArrayObject *)PyArray_SimpleNew(3, dims, NPY_INT32);
     if (out && am)
-        maxpool_forward(PyArray_DATA(out), c, PyArray_DATA(am), PyArray_DATA(x), &g, c);
+        maxpool_forward(PyArray_DATA(out), c, PyArray_DATA(am), PyArray_DATA(x), &g, c, 2);
     Py_DECREF(x);
     if (!out || !am) {
         Py_XDECREF(out);
@@ -596,6 +689,7 @@ static PyObject *op_maxpool_backward(PyObject *Py_UNUSED(m), PyObject *args) {
     PyArrayObject *am = (PyArrayObject *)PyArray_FROMANY(amo, NPY_INT32, 3, 3, NPY_ARRAY_IN_ARRAY);
     if (!dout || !am) goto done;
     int c = (int)PyArray_DIM(dout, 2);
+    if (!check_op_size(h, w, c, "din")) goto done;
     npy_intp dims[3] = {h, w, c};
     din = (PyArrayObject *)PyArray_ZEROS(3, dims, NPY_FLOAT32, 0);
     window g;
@@ -606,12 +700,12 @@ static PyObject *op_maxpool_backward(PyObject *Py_UNUSED(m), PyObject *args) {
     }
     const int *idx = PyArray_DATA(am);
     for (npy_intp i = 0; i < PyArray_SIZE(am); i++) {
-        if (idx[i] < 0 || idx[i] >= h * w * c) {
-            PyErr_SetString(PyExc_ValueError, "argmax holds an index outside the input");
+        if (idx[i] < 0 || idx[i] >= k * k) {
+            PyErr_SetString(PyExc_ValueError, "argmax holds a window position outside 0..k*k-1");
             goto fail;
         }
     }
-    maxpool_backward(PyArray_DATA(din), PyArray_DATA(dout), c, idx, &g, c);
+    maxpool_backward(PyArray_DATA(din), PyArray_DATA(dout), c, idx, &g, c, 2);
     goto done;
 fail:
     Py_CLEAR(din);
@@ -632,7 +726,7 @@ static PyObject *op_avgpool(PyObject *Py_UNUSED(m), PyObject *args) {
         int c = (int)PyArray_DIM(x, 2);
         npy_intp dims[3] = {g.ho, g.wo, c};
         out = new_float32(3, dims);
-        if (out) avgpool_forward(PyArray_DATA(out), PyArray_DATA(x), &g, c);
+        if (out) avgpool_forward(PyArray_DATA(out), PyArray_DATA(x), &g, c, 2);
     }
     Py_XDECREF(x);
     return (PyObject *)out;
@@ -646,12 +740,16 @@ static PyObject *op_avgpool_backward(PyObject *Py_UNUSED(m), PyObject *args) {
     PyArrayObject *dout = as_float32(doo, 3, "dout"), *din = NULL;
     if (!dout) return NULL;
     int c = (int)PyArray_DIM(dout, 2);
+    if (!check_op_size(h, w, c, "din")) {
+        Py_DECREF(dout);
+        return NULL;
+    }
     npy_intp dims[3] = {h, w, c};
     din = (PyArrayObject *)PyArray_ZEROS(3, dims, NPY_FLOAT32, 0);
     window g;
     if (din && parse_window(din, k, k, stride, same, &g)) {
         if (PyArray_DIM(dout, 0) == g.ho && PyArray_DIM(dout, 1) == g.wo) {
-            avgpool_backward(PyArray_DATA(din), PyArray_DATA(dout), &g, c);
+            avgpool_backward(PyArray_DATA(din), PyArray_DATA(dout), &g, c, 2);
         } else {
             PyErr_SetString(PyExc_ValueError, "dout must be (ho, wo, c) of this pool");
             Py_CLEAR(din);
@@ -749,25 +847,10 @@ static PyObject *conv_table(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored)
     return list;
 }
 
-static PyObject *set_threads(PyObject *Py_UNUSED(m), PyObject *arg) {
-    long n = PyLong_AsLong(arg);
-    if (n == -1 && PyErr_Occurred()) return NULL;
-    if (n < 1 || n > 1024) {
-        PyErr_Format(PyExc_ValueError, "threads must be 1..1024, got %ld", n);
-        return NULL;
-    }
-    blas_set_threads((int)n);
-    Py_RETURN_NONE;
-}
-
-static PyObject *get_threads(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored)) {
-    return PyLong_FromLong(blas_get_threads());
-}
-
 /* sgemm_seconds(n, repeats) -> best time of one n x n x n sgemm through the core's OpenBLAS */
 static PyObject *sgemm_seconds(PyObject *Py_UNUSED(m), PyObject *args) {
-    int n, repeats;
-    if (!PyArg_ParseTuple(args, "ii", &n, &repeats)) return NULL;
+    int n, repeats, threads = 1;
+    if (!PyArg_ParseTuple(args, "ii|i", &n, &repeats, &threads) || !check_threads(threads)) return NULL;
     if (n < 1 || n > 16384 || repeats < 1) {
         PyErr_SetString(PyExc_ValueError, "need 1 <= n <= 16384 and repeats >= 1");
         return NULL;
@@ -778,6 +861,7 @@ static PyObject *sgemm_seconds(PyObject *Py_UNUSED(m), PyObject *args) {
     for (size_t i = 0; i < 2 * nn; i++) a[i] = (float)(i % 7) * 0.25f - 0.75f;
     double best = 1e300;
     Py_BEGIN_ALLOW_THREADS
+    blas_set_threads(threads); /* OpenBLAS's own threads, for this measurement only */
     for (int r = 0; r < repeats; r++) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -787,6 +871,7 @@ static PyObject *sgemm_seconds(PyObject *Py_UNUSED(m), PyObject *args) {
         double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (s < best) best = s;
     }
+    blas_set_threads(1);
     Py_END_ALLOW_THREADS
     PyMem_Free(a);
     return PyFloat_FromDouble(best);
@@ -813,10 +898,8 @@ static PyMethodDef module_methods[] = {
     {"tile_bounds", op_tile_bounds, METH_VARARGS,
      "tile_bounds(n, tile_size, cover) -> [(start, end)] of the tiles on an axis of length n"},
     {"conv_table", conv_table, METH_NOARGS, "conv_table() -> [(kh, kw, cin, cout, stride, padding)]"},
-    {"set_threads", set_threads, METH_O, "set_threads(n): OpenBLAS threads"},
-    {"get_threads", get_threads, METH_NOARGS, "get_threads() -> OpenBLAS threads"},
     {"sgemm_seconds", sgemm_seconds, METH_VARARGS,
-     "sgemm_seconds(n, repeats) -> best seconds of an n^3 sgemm (for benchmarks)"},
+     "sgemm_seconds(n, repeats, threads=1) -> best seconds of an n^3 sgemm on OpenBLAS threads"},
     {"blas_config", blas_config, METH_NOARGS, "blas_config() -> OpenBLAS build string"},
     {NULL, NULL, 0, NULL},
 };
@@ -828,6 +911,8 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__deepdream(void) {
     import_array();
+    /* One threading model: our OpenMP threads each call a single-threaded sgemm. */
+    blas_set_threads(1);
     if (PyType_Ready(&NetworkType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;

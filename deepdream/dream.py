@@ -1,6 +1,7 @@
 """``dream()``: the TensorFlow tutorial's octave/tile gradient ascent, run by the C core."""
 from __future__ import annotations
 
+import math
 import operator
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -10,11 +11,13 @@ import numpy as np
 
 from . import _deepdream
 from .images import as_rgb_uint8, deprocess, preprocess
-from .model import InceptionV3, LAYER_NAMES
+from .model import LAYER_NAMES, InceptionV3, check_threads
 
 __all__ = ["DreamStep", "dream", "octave_sizes"]
 
 TILE_POLICIES = ("cover", "tutorial")
+MAX_SIDE = 16384          #: the largest image side (and tile_size) the C core takes
+MAX_STEPS = 2**24         #: the most steps (steps_per_octave x octaves) in one dream
 
 _default_model: InceptionV3 | None = None
 
@@ -51,8 +54,19 @@ def octave_sizes(shape: tuple[int, int], octaves: Iterable[int], octave_scale: f
     [(243, 295), (316, 384), (412, 500), (535, 650), (696, 845)]
     """
     base = np.array(shape, np.float32)
-    return [tuple(int(v) for v in (base * np.float32(octave_scale ** n)).astype(np.int32))
-            for n in octaves]
+    sizes = []
+    for n in octaves:
+        try:
+            scale = octave_scale ** n
+        except OverflowError:
+            scale = math.inf
+        with np.errstate(over="ignore", invalid="ignore"):
+            size = base * np.float32(scale)
+        if not (np.isfinite(size).all() and (np.abs(size) < 2**31).all()):
+            raise ValueError(f"octave {n}: {tuple(shape)} x {octave_scale!r}**{n} is too large "
+                             "a size; use a smaller octave_scale or fewer octaves")
+        sizes.append(tuple(int(v) for v in size.astype(np.int32)))
+    return sizes
 
 
 def _check_octaves(octaves: Iterable[int]) -> list[int]:
@@ -73,19 +87,27 @@ def _positive(name: str, value: object, kind: type) -> None:
     ok_type = isinstance(value, (int, np.integer)) if kind is int else isinstance(value, (int, float, np.integer, np.floating))
     if isinstance(value, bool) or not ok_type:
         raise TypeError(f"{name} must be a positive {kind.__name__}, got {value!r}")
-    if not (np.isfinite(value) and value > 0):
+    try:
+        finite = math.isfinite(float(value))  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float's range
+        finite = False
+    if not (finite and value > 0):
         raise ValueError(f"{name} must be positive and finite, got {value!r}")
 
 
 def _check_shifts(shifts: object, n_steps: int) -> np.ndarray:
-    arr = np.asarray(shifts)
+    try:
+        arr = np.asarray(shifts)
+    except (ValueError, TypeError) as error:  # ragged lists
+        raise ValueError(f"shifts must be integer (dy, dx) pairs, one per step: shape ({n_steps}, 2); "
+                         f"{error}") from None
     if arr.dtype.kind not in "iu" or arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(f"shifts must be integer (dy, dx) pairs, one per step: shape ({n_steps}, 2), "
                          f"got dtype {arr.dtype} shape {arr.shape}")
     if arr.shape[0] != n_steps:
         raise ValueError(f"shifts holds {arr.shape[0]} (dy, dx) pairs but the dream takes "
                          f"{n_steps} steps (steps_per_octave x octaves)")
-    if np.abs(arr).max(initial=0) > 2**30:
+    if arr.size and (arr.min() < -2**30 or arr.max() > 2**30):  # (np.abs(int64 min) < 0)
         raise ValueError("shifts must be within +-2**30")
     return arr.astype(np.int32)
 
@@ -93,16 +115,26 @@ def _check_shifts(shifts: object, n_steps: int) -> np.ndarray:
 def run(x: np.ndarray, *, layers: Sequence[str], sizes: list[tuple[int, int]], steps: int,
         step_size: float, tile_size: int, tiles: str, seed: int | None, shifts: object,
         progress: bool, callback: Callable[[DreamStep], object] | None,
-        model: InceptionV3 | None, octaves: list[int]) -> np.ndarray:
+        model: InceptionV3 | None, octaves: list[int], threads: int | None = None) -> np.ndarray:
     """The engine behind dream() and the tutorial mirrors: x float32 in [-1, 1] -> float32 image
     at the last octave's size."""
     model = default_model() if model is None else model
     if not isinstance(model, InceptionV3):
         raise TypeError(f"model must be a deepdream.InceptionV3, got {type(model).__name__}")
     blocks = model._blocks(layers)
+    threads = model.threads if threads is None else threads
+    threads = check_threads(threads)
     _positive("steps_per_octave", steps, int)
     _positive("step_size", step_size, float)
     _positive("tile_size", tile_size, int)
+    if tile_size > MAX_SIDE:
+        raise ValueError(f"tile_size must be at most {MAX_SIDE} (tiles are clipped to the image "
+                         f"anyway), got {tile_size}")
+    if step_size > float(np.finfo(np.float32).max):
+        raise ValueError(f"step_size must fit in float32 (at most 3.4e38), got {step_size!r}")
+    if steps * len(sizes) > MAX_STEPS:
+        raise ValueError(f"steps_per_octave x octaves is {steps * len(sizes)}; at most {MAX_STEPS} "
+                         "steps in one dream")
     if tiles not in TILE_POLICIES:
         raise ValueError(f"tiles must be one of {TILE_POLICIES}, got {tiles!r}")
     n_steps = steps * len(sizes)
@@ -138,7 +170,7 @@ def run(x: np.ndarray, *, layers: Sequence[str], sizes: list[tuple[int, int]], s
             return bool(callback(info))
 
         return model._net.dream(x, blocks, np.array(sizes, np.int32), steps, float(step_size),
-                                int(tile_size), tiles == "cover", shift_array, int(seed), on_step)
+                                int(tile_size), tiles == "cover", shift_array, int(seed), on_step, threads)
 
 
 def to_input_size(result: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -153,7 +185,7 @@ def dream(img: object, layers: Sequence[str] = ("mixed3", "mixed5"), octaves: It
           tile_size: int = 512, tiles: str = "cover", seed: int | None = None,
           shifts: Sequence[tuple[int, int]] | np.ndarray | None = None, progress: bool = True,
           callback: Callable[[DreamStep], object] | None = None,
-          model: InceptionV3 | None = None) -> np.ndarray:
+          model: InceptionV3 | None = None, threads: int | None = None) -> np.ndarray:
     """DeepDream a photo; returns uint8 (H, W, 3) of the input's size.
 
     ``img``: a uint8 array (H, W, 3) or a PIL image; grey (H, W) and RGBA inputs are converted
@@ -164,7 +196,8 @@ def dream(img: object, layers: Sequence[str] = ("mixed3", "mixed5"), octaves: It
     per step over all octaves) and tiles of ``tile_size``. ``tiles="cover"`` uses tiles that cover
     the whole image every step; ``"tutorial"`` the tutorial's own (a side under 2 tiles gets one
     tile per step). ``callback(step: DreamStep)`` runs after every step; return True to stop
-    early. Ctrl-C stops within a tile with KeyboardInterrupt.
+    early. Ctrl-C stops within a tile with KeyboardInterrupt. ``threads``: None for the model's
+    (all cores, or $DEEPDREAM_THREADS); the result is the same for any thread count.
 
     >>> import deepdream
     >>> out = deepdream.dream(deepdream.load_image("photo.jpg", max_dim=500), seed=0)
@@ -175,10 +208,10 @@ def dream(img: object, layers: Sequence[str] = ("mixed3", "mixed5"), octaves: It
     _positive("octave_scale", octave_scale, float)
     sizes = octave_sizes(base.shape[:2], octave_list, float(octave_scale))
     for h, w in sizes:
-        if h < 1 or w < 1 or max(h, w) > 16384:
-            raise ValueError(f"octave size {h}x{w} is outside 1..16384 pixels a side; "
+        if h < 1 or w < 1 or max(h, w) > MAX_SIDE:
+            raise ValueError(f"octave size {h}x{w} is outside 1..{MAX_SIDE} pixels a side; "
                              "adjust octaves or octave_scale")
     out = run(preprocess(base), layers=layers, sizes=sizes, steps=steps_per_octave, step_size=step_size,
               tile_size=tile_size, tiles=tiles, seed=seed, shifts=shifts, progress=progress,
-              callback=callback, model=model, octaves=octave_list)
+              callback=callback, model=model, octaves=octave_list, threads=threads)
     return to_input_size(deprocess(out), base.shape[:2])

@@ -13,6 +13,7 @@ __all__ = ["InceptionV3", "LAYER_NAMES"]
 
 #: The layers a dream can use: the concatenation outputs of the 11 Inception blocks.
 LAYER_NAMES: tuple[str, ...] = tuple(f"mixed{i}" for i in range(11))
+MAX_SIDE = 16384  #: the largest image side the C core takes
 
 
 def layer_indices(layers: Iterable[str] | str) -> list[int]:
@@ -40,6 +41,27 @@ def layer_indices(layers: Iterable[str] | str) -> list[int]:
     return out
 
 
+def default_threads() -> int:
+    """Threads to compute with: $DEEPDREAM_THREADS if set, else every core this process may use."""
+    env = os.environ.get("DEEPDREAM_THREADS")
+    if env:
+        return check_threads(env, "DEEPDREAM_THREADS")
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def check_threads(threads: object, name: str = "threads") -> int:
+    try:
+        n = int(threads)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a whole number of threads, got {threads!r}") from None
+    if isinstance(threads, (bool, float)) or not 1 <= n <= 1024:
+        raise ValueError(f"{name} must be a whole number from 1 to 1024, got {threads!r}")
+    return n
+
+
 def check_image(x: object, name: str = "x") -> np.ndarray:
     """A float (H, W, 3) image with finite values, as float32 (views are fine: copied if needed)."""
     if not isinstance(x, np.ndarray):
@@ -51,7 +73,10 @@ def check_image(x: object, name: str = "x") -> np.ndarray:
         raise ValueError(f"{name} must have shape (H, W, 3), got {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {x.shape}")
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    if max(x.shape[:2]) > MAX_SIDE:  # before any copy: a huge view costs nothing until copied
+        raise ValueError(f"{name} is too large: shape {x.shape}, at most {MAX_SIDE} pixels a side")
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused below
+        x = np.ascontiguousarray(x, dtype=np.float32)
     if not np.isfinite(x).all():
         raise ValueError(f"{name} holds NaN or Inf values; expected finite values in [-1, 1]")
     return x
@@ -62,7 +87,7 @@ class InceptionV3:
 
     ``weights``: None for the shipped weights (TensorFlow's 2015-12-05 release, through mixed8),
     a path to a converted file (see :mod:`deepdream.weights`), or a dict as returned by
-    :func:`deepdream.weights.load`.
+    :func:`deepdream.weights.load`. ``threads``: None for $DEEPDREAM_THREADS or all cores.
 
     >>> model = InceptionV3()
     >>> x = preprocess(photo)                        # float32 (H, W, 3) in [-1, 1]
@@ -70,13 +95,20 @@ class InceptionV3:
     >>> loss, grad = model.loss_and_gradient(x, ["mixed3", "mixed5"])
     """
 
-    def __init__(self, weights: str | os.PathLike | Mapping | None = None) -> None:
+    def __init__(self, weights: str | os.PathLike | Mapping | None = None,
+                 threads: int | None = None) -> None:
         if weights is None or isinstance(weights, (str, os.PathLike)):
             weights = _weights.load(weights)
         if not isinstance(weights, Mapping):
             raise TypeError("weights must be None, a path to a converted weights file, or a dict "
                             f"from deepdream.weights.load(); got {type(weights).__name__}")
         self.weights: dict[str, tuple[np.ndarray, np.ndarray]] = dict(weights)
+        for name, pair in self.weights.items():  # NaN/Inf weights would make every gradient NaN
+            if (isinstance(pair, tuple) and all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in pair)
+                    and not all(np.isfinite(a).all() for a in pair)):
+                raise ValueError(f"weights {name} hold NaN or Inf values")
+        #: Threads every computation of this model uses (results are identical for any count).
+        self.threads: int = default_threads() if threads is None else check_threads(threads)
         convs = [self.weights.get(f"conv2d_{i}") for i in range(1, 95)]
         self._net = _deepdream.Network(convs)
         #: The layers these weights can compute.
@@ -97,7 +129,7 @@ class InceptionV3:
         (h, w, 768)
         """
         blocks = self._blocks(layers)
-        out = self._net.activations(check_image(x), blocks)
+        out = self._net.activations(check_image(x), blocks, check_threads(self.threads))
         return {LAYER_NAMES[b]: out[b] for b in blocks}
 
     def loss_and_gradient(self, x: np.ndarray, layers: Iterable[str] | str) -> tuple[float, np.ndarray]:
@@ -107,7 +139,7 @@ class InceptionV3:
         >>> grad.shape == x.shape
         True
         """
-        return self._net.loss_and_gradient(check_image(x), self._blocks(layers))
+        return self._net.loss_and_gradient(check_image(x), self._blocks(layers), check_threads(self.threads))
 
     def _blocks(self, layers: Iterable[str] | str) -> list[int]:
         blocks = layer_indices(layers)

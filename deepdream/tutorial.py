@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .dream import _check_octaves, octave_sizes, run
+from .dream import MAX_SIDE, MAX_STEPS, _check_octaves, _positive, octave_sizes, run
 from .images import as_rgb_uint8, deprocess
 from .model import InceptionV3
 
@@ -24,11 +24,16 @@ def _tutorial_preprocess(img: object) -> np.ndarray:
     if isinstance(img, np.ndarray) and img.dtype.kind == "f":
         if img.ndim != 3 or img.shape[2] != 3 or 0 in img.shape:
             raise ValueError(f"img must have shape (H, W, 3), got {img.shape}")
-        if not np.isfinite(img).all():
-            raise ValueError("img holds NaN or Inf values; expected 0..255")
-        x = img.astype(np.float32)
+        if max(img.shape[:2]) > MAX_SIDE:
+            raise ValueError(f"img is too large: shape {img.shape}, at most {MAX_SIDE} pixels a side")
+        with np.errstate(over="ignore"):
+            x = img.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise ValueError("img holds NaN or Inf values (or values beyond float32); expected 0..255")
     else:
         x = as_rgb_uint8(img).astype(np.float32)
+        if max(x.shape[:2]) > MAX_SIDE:
+            raise ValueError(f"img is too large: shape {x.shape}, at most {MAX_SIDE} pixels a side")
     return x / np.float32(127.5) - np.float32(1.0)
 
 
@@ -41,6 +46,9 @@ def run_deep_dream_simple(img: object, steps: int = 100, step_size: float = 0.01
 
     >>> dreamed = run_deep_dream_simple(original_img, steps=100, step_size=0.01)
     """
+    _positive("steps", steps, int)  # before np.zeros((steps, 2)) below
+    if steps > MAX_STEPS:
+        raise ValueError(f"steps is {steps}; at most {MAX_STEPS} steps in one dream")
     x = _tutorial_preprocess(img)
     h, w = x.shape[:2]
     losses: list[float] = []
@@ -69,6 +77,7 @@ def run_deep_dream_with_octaves(img: object, steps_per_octave: int = 100, step_s
     >>> dreamed = run_deep_dream_with_octaves(original_img, step_size=0.01, seed=0)
     """
     octave_list = _check_octaves(octaves)
+    _positive("octave_scale", octave_scale, float)
     base = _tutorial_preprocess(img)
     sizes = octave_sizes(base.shape[:2], octave_list, float(octave_scale))
     out = run(base, layers=layers, sizes=sizes, steps=steps_per_octave, step_size=step_size,

@@ -311,7 +311,8 @@ def load(path: str | os.PathLike | None = None) -> Layers:
         data_sha256 = str(header["data_sha256"])
         entries = [(str(e["name"]), tuple(int(n) for n in e["kernel_shape"]),
                     int(e["kernel_offset"]), int(e["bias_offset"])) for e in header["layers"]]
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError,
+            OverflowError, RecursionError) as error:  # e.g. 1e999 as a length, deeply nested JSON
         raise WeightsError(f"{path}: bad JSON header: {type(error).__name__}: {error}") from None
 
     expected_size = data_start + data_length

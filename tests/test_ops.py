@@ -129,7 +129,7 @@ def test_conv2d_rejects_mismatched_shapes():
                     np.zeros(2, np.float32), 1, True)
 
 
-def test_maxpool_backward_rejects_indices_outside_the_input():
-    with pytest.raises(ValueError, match="outside the input"):
+def test_maxpool_backward_rejects_positions_outside_the_window():
+    with pytest.raises(ValueError, match="outside 0..k"):
         core.maxpool_backward(np.ones((1, 1, 1), np.float32), np.full((1, 1, 1), 99, np.int32),
                               (3, 3), 3, 2, False)
