@@ -23,11 +23,11 @@ int conv2d_uses_winograd(const window *g) {
     return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1;
 }
 
-size_t conv2d_scratch_size(const window *g, int cin, int cout) {
+size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {
     if (is_pointwise(g)) return 0;
     if (conv2d_uses_winograd(g)) {
-        size_t fwd = winograd_scratch_size(g->ho, g->wo, cin, cout);
-        size_t bwd = winograd_scratch_size(g->h, g->w, cout, cin);
+        size_t fwd = winograd_scratch_size(g->ho, g->wo, cin, cout, threads);
+        size_t bwd = winograd_scratch_size(g->h, g->w, cout, cin, threads);
         return fwd > bwd ? fwd : bwd;
     }
     return (size_t)g->ho * g->wo * g->kh * g->kw * cin;

@@ -9,7 +9,7 @@
 int conv2d_uses_winograd(const window *g);
 
 /* Floats of scratch conv2d_forward/backward need for this geometry (0 for a 1x1/1). */
-size_t conv2d_scratch_size(const window *g, int cin, int cout);
+size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads);
 
 /* wino / wino_back: the kernel transformed by winograd_kernel_transform (forward / backward)
  * when conv2d_uses_winograd(g), else unused. */

@@ -93,9 +93,8 @@ static dd_status dream_step(dreamer *d, float *img, float *g, int h, int w, int 
     for (int i = 0; i < nx; i++) {
         for (int j = 0; j < ny; j++) {
             int y0 = d->ys[j], y1 = d->ye[j], x0 = d->xs[i], x1 = d->xe[i];
-            dd_status status = inception_plan(d->net, &d->ws, y1 - y0, x1 - x0, depth, err);
+            dd_status status = inception_plan(d->net, &d->ws, y1 - y0, x1 - x0, depth, p->threads, err);
             if (status != DD_OK) return status;
-            d->ws.threads = p->threads;
             gather_tile(d->tile, img, h, w, y0, y1, x0, x1, dy, dx);
             inception_forward(d->net, &d->ws, d->tile);
             loss += inception_loss(d->net, &d->ws, p->layer_mask);

@@ -294,7 +294,7 @@ double inception_macs(const inception_net *net, int h, int w, int depth) {
 }
 
 dd_status inception_plan(const inception_net *net, inception_workspace *ws, int h, int w, int depth,
-                         dd_error *err) {
+                         int threads, dd_error *err) {
     dd_status status = inception_check(net, h, w, depth, err);
     if (status != DD_OK) return status;
     net_tensor *t = ws->tensors;
@@ -314,7 +314,7 @@ dd_status inception_plan(const inception_net *net, inception_workspace *ws, int 
         const net_op *op = &net->ops[i];
         if (op->kind == OP_CONV) {
             size_t c = conv2d_scratch_size(&ws->windows[i], INCEPTION_CONVS[op->conv].cin,
-                                           INCEPTION_CONVS[op->conv].cout);
+                                           INCEPTION_CONVS[op->conv].cout, threads);
             if (c >= INT_MAX)
                 return dd_fail(err, DD_ERR_VALUE, "input of %dx%d is too large for one pass; "
                                "dream it in tiles", h, w);
@@ -336,6 +336,7 @@ dd_status inception_plan(const inception_net *net, inception_workspace *ws, int 
     ws->h = h;
     ws->w = w;
     ws->depth = depth;
+    ws->threads = threads;
     return DD_OK;
 }
 
@@ -353,7 +354,7 @@ static float *at(float *arena, const net_tensor *t) { return arena + t->at; }
 
 void inception_forward(const inception_net *net, inception_workspace *ws, const float *x) {
     net_tensor *t = ws->tensors;
-    const int threads = ws->threads > 0 ? ws->threads : 1;
+    const int threads = ws->threads;
     memcpy(at(ws->act, &t[0]), x, (size_t)t[0].h * t[0].w * 3 * sizeof(float));
     for (int i = 0; i < net->block_end[ws->depth]; i++) {
         const net_op *op = &net->ops[i];
@@ -395,7 +396,7 @@ double inception_loss(const inception_net *net, const inception_workspace *ws, u
 void inception_backward(const inception_net *net, inception_workspace *ws, unsigned layer_mask,
                         float *dx) {
     net_tensor *t = ws->tensors;
-    const int threads = ws->threads > 0 ? ws->threads : 1;
+    const int threads = ws->threads;
     int n_tensors = net->block_tensors_end[ws->depth];
     const size_t n_grad = t[n_tensors - 1].at + tensor_size(&t[n_tensors - 1]);
 #pragma omp parallel for num_threads(threads) schedule(static)

@@ -52,7 +52,7 @@ typedef struct {
  * the input fits (tiles of one size reuse it for a whole dream). */
 typedef struct {
     int h, w, depth;                      /* planned input size, deepest block (0..10) */
-    int threads;                          /* threads the ops use (>= 1), set by the caller */
+    int threads;                          /* threads the ops use (>= 1) */
     net_tensor tensors[INCEPTION_MAX_TENSORS];
     window windows[INCEPTION_MAX_OPS];
     size_t argmax_at[INCEPTION_MAX_OPS];  /* offset into argmax, for max pools */
@@ -86,7 +86,7 @@ double inception_macs(const inception_net *net, int h, int w, int depth);
 
 /* Sizes the workspace for an (h, w, 3) input through mixed{depth}; checks size and weights. */
 dd_status inception_plan(const inception_net *net, inception_workspace *ws, int h, int w, int depth,
-                         dd_error *err);
+                         int threads, dd_error *err);
 
 void inception_workspace_free(inception_workspace *ws);
 

@@ -226,8 +226,7 @@ static dd_status with_workspace(NetworkObject *self, int h, int w, int depth, in
     inception_workspace local = {0};
     int cached = PyThread_acquire_lock(self->ws_lock, NOWAIT_LOCK);
     inception_workspace *ws = cached ? &self->ws : &local;
-    status = inception_plan(&self->net, ws, h, w, depth, err);
-    ws->threads = threads;
+    status = inception_plan(&self->net, ws, h, w, depth, threads, err);
     if (status == DD_OK) use(&self->net, ws, ctx);
     if (cached)
         PyThread_release_lock(self->ws_lock);
@@ -442,10 +441,10 @@ static PyObject *Network_dream(NetworkObject *self, PyObject *args, PyObject *kw
     p.tiles = cover ? TILES_COVER : TILES_TUTORIAL;
     p.seed = seed;
     p.threads = threads;
-    PyArrayObject *img = as_image(imgo, "img"), *out = NULL, *shifts = NULL;
-    PyArrayObject *sizes = (PyArrayObject *)PyArray_FROMANY(sizeso, NPY_INT32, 2, 2, NPY_ARRAY_IN_ARRAY);
+    PyArrayObject *img = as_image(imgo, "img"), *out = NULL, *shifts = NULL, *sizes = NULL;
     PyObject *result = NULL;
-    if (!img || !sizes) goto done;
+    if (!img || !(sizes = (PyArrayObject *)PyArray_FROMANY(sizeso, NPY_INT32, 2, 2, NPY_ARRAY_IN_ARRAY)))
+        goto done;
     int n_octaves = (int)PyArray_DIM(sizes, 0);
     const int *sz = PyArray_DATA(sizes);
     if (PyArray_DIM(sizes, 0) < 1 || PyArray_DIM(sizes, 0) > DREAM_MAX_STEPS ||
@@ -560,7 +559,7 @@ static int parse_window(PyArrayObject *x, int kh, int kw, int stride, int same, 
 static float *op_scratch(const window *g, const float *kernel, int cin, int cout, int backward,
                          float **wino) {
     *wino = NULL;
-    float *col = PyMem_Malloc((conv2d_scratch_size(g, cin, cout) + 1) * sizeof(float));
+    float *col = PyMem_Malloc((conv2d_scratch_size(g, cin, cout, 2) + 1) * sizeof(float));
     if (col && conv2d_uses_winograd(g)) {
         *wino = PyMem_Malloc(winograd_kernel_size(cin, cout) * sizeof(float));
         if (*wino) winograd_kernel_transform(*wino, kernel, cin, cout, backward);
@@ -578,10 +577,13 @@ static PyObject *op_conv2d(PyObject *Py_UNUSED(m), PyObject *args) {
     PyObject *xo, *ko, *bo, *result = NULL;
     int stride, same;
     if (!PyArg_ParseTuple(args, "OOOip", &xo, &ko, &bo, &stride, &same)) return NULL;
-    PyArrayObject *x = as_float32(xo, 3, "x"), *k = as_float32(ko, 4, "kernel"),
-                  *b = as_float32(bo, 1, "bias");
+    /* one conversion at a time: NumPy may clear a pending exception, and NULL would come back
+     * with none set (a SystemError, found by fuzzing) */
+    PyArrayObject *x = NULL, *k = NULL, *b = NULL;
     window g;
-    if (!x || !k || !b) goto done;
+    if (!(x = as_float32(xo, 3, "x")) || !(k = as_float32(ko, 4, "kernel")) ||
+        !(b = as_float32(bo, 1, "bias")))
+        goto done;
     int cin = (int)PyArray_DIM(x, 2), cout = (int)PyArray_DIM(k, 3);
     if (PyArray_DIM(k, 2) != cin || PyArray_DIM(b, 0) != cout) {
         PyErr_SetString(PyExc_ValueError, "kernel must be (kh, kw, cin, cout) and bias (cout,)");
@@ -617,9 +619,10 @@ static PyObject *op_conv2d_backward(PyObject *Py_UNUSED(m), PyObject *args) {
     int h, w, stride, same;
     if (!PyArg_ParseTuple(args, "OOO(ii)ip", &doo, &oo, &ko, &h, &w, &stride, &same)) return NULL;
     /* a copy of dout: the ReLU mask is applied to it in place */
-    PyArrayObject *dout = as_float32_flags(doo, 3, "dout", NPY_ARRAY_ENSURECOPY),
-                  *out = as_float32(oo, 3, "out"), *k = as_float32(ko, 4, "kernel");
-    if (!dout || !out || !k) goto done;
+    PyArrayObject *dout = NULL, *out = NULL, *k = NULL;
+    if (!(dout = as_float32_flags(doo, 3, "dout", NPY_ARRAY_ENSURECOPY)) ||
+        !(out = as_float32(oo, 3, "out")) || !(k = as_float32(ko, 4, "kernel")))
+        goto done;
     int cin = (int)PyArray_DIM(k, 2), cout = (int)PyArray_DIM(k, 3);
     if (!check_op_size(h, w, cin, "din")) goto done;
     npy_intp dims[3] = {h, w, cin};
@@ -685,9 +688,9 @@ static PyObject *op_maxpool_backward(PyObject *Py_UNUSED(m), PyObject *args) {
     PyObject *doo, *amo;
     int h, w, k, stride, same;
     if (!PyArg_ParseTuple(args, "OO(ii)iip", &doo, &amo, &h, &w, &k, &stride, &same)) return NULL;
-    PyArrayObject *dout = as_float32(doo, 3, "dout"), *din = NULL;
-    PyArrayObject *am = (PyArrayObject *)PyArray_FROMANY(amo, NPY_INT32, 3, 3, NPY_ARRAY_IN_ARRAY);
-    if (!dout || !am) goto done;
+    PyArrayObject *dout = as_float32(doo, 3, "dout"), *din = NULL, *am = NULL;
+    if (!dout || !(am = (PyArrayObject *)PyArray_FROMANY(amo, NPY_INT32, 3, 3, NPY_ARRAY_IN_ARRAY)))
+        goto done;
     int c = (int)PyArray_DIM(dout, 2);
     if (!check_op_size(h, w, c, "din")) goto done;
     npy_intp dims[3] = {h, w, c};

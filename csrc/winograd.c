@@ -40,38 +40,39 @@ void winograd_kernel_transform(float *u, const float *kernel, int cin, int cout,
 
 static int tiles_of(int n) { return (n + 1) / 2; }
 
-size_t winograd_scratch_size(int oh, int ow, int cin, int cout) {
-    return (size_t)16 * tiles_of(oh) * tiles_of(ow) * ((size_t)cin + cout);
+/* V and M, then per thread a row of zeros (padding) and a spare output row (past the edge). */
+size_t winograd_scratch_size(int oh, int ow, int cin, int cout, int threads) {
+    return (size_t)16 * tiles_of(oh) * tiles_of(ow) * ((size_t)cin + cout) +
+           (size_t)threads * ((size_t)cin + cout);
 }
 
-/* V[:, t, :] for tiles [t0, t1): v has 16 planes of (n_tiles, cin). */
+/* V[:, t, :] for tiles [t0, t1): v has 16 planes of (n_tiles, cin); zero: cin zeros (padding). */
 static void input_transform(float *v, size_t plane, const float *in, int in_ld, int h, int w,
-                            int pad_top, int pad_left, int tiles_x, int cin, int t0, int t1) {
+                            int pad_top, int pad_left, int tiles_x, int cin, const float *zero,
+                            int t0, int t1) {
     for (int t = t0; t < t1; t++) {
         int y0 = (t / tiles_x) * 2 - pad_top, x0 = (t % tiles_x) * 2 - pad_left;
-        const float *d[4][4];
-        for (int r = 0; r < 4; r++)
-            for (int c = 0; c < 4; c++) {
-                int iy = y0 + r, ix = x0 + c;
-                d[r][c] = (iy < 0 || iy >= h || ix < 0 || ix >= w) ? NULL
-                                                                   : in + ((size_t)iy * w + ix) * in_ld;
-            }
-        float *dst = v + (size_t)t * cin;
+        const float *d[16];
+        float *o[16];
+        for (int k = 0; k < 16; k++) {
+            int iy = y0 + k / 4, ix = x0 + k % 4;
+            d[k] = (iy < 0 || iy >= h || ix < 0 || ix >= w) ? zero : in + ((size_t)iy * w + ix) * in_ld;
+            o[k] = v + (size_t)k * plane + (size_t)t * cin;
+        }
+#pragma omp simd
         for (int ch = 0; ch < cin; ch++) {
-            float x[4][4], s[4][4];
-            for (int r = 0; r < 4; r++)
-                for (int c = 0; c < 4; c++) x[r][c] = d[r][c] ? d[r][c][ch] : 0.0f;
-            for (int c = 0; c < 4; c++) { /* s = B^T x */
-                s[0][c] = x[0][c] - x[2][c];
-                s[1][c] = x[1][c] + x[2][c];
-                s[2][c] = x[2][c] - x[1][c];
-                s[3][c] = x[1][c] - x[3][c];
+            float s[4][4]; /* s = B^T x, column by column */
+            for (int c = 0; c < 4; c++) {
+                s[0][c] = d[c][ch] - d[8 + c][ch];
+                s[1][c] = d[4 + c][ch] + d[8 + c][ch];
+                s[2][c] = d[8 + c][ch] - d[4 + c][ch];
+                s[3][c] = d[4 + c][ch] - d[12 + c][ch];
             }
-            for (int r = 0; r < 4; r++) { /* s B */
-                dst[(size_t)(r * 4 + 0) * plane + ch] = s[r][0] - s[r][2];
-                dst[(size_t)(r * 4 + 1) * plane + ch] = s[r][1] + s[r][2];
-                dst[(size_t)(r * 4 + 2) * plane + ch] = s[r][2] - s[r][1];
-                dst[(size_t)(r * 4 + 3) * plane + ch] = s[r][1] - s[r][3];
+            for (int r = 0; r < 4; r++) { /* V = s B */
+                o[r * 4 + 0][ch] = s[r][0] - s[r][2];
+                o[r * 4 + 1][ch] = s[r][1] + s[r][2];
+                o[r * 4 + 2][ch] = s[r][2] - s[r][1];
+                o[r * 4 + 3][ch] = s[r][1] - s[r][3];
             }
         }
     }
@@ -79,31 +80,42 @@ static void input_transform(float *v, size_t plane, const float *in, int in_ld, 
 
 /* Y = A^T M A for tiles [t0, t1), then bias + ReLU (or accumulate) into out. */
 static void output_transform(float *out, int out_ld, const float *bias, const float *m, size_t plane,
-                             int oh, int ow, int tiles_x, int cout, int t0, int t1) {
+                             int oh, int ow, int tiles_x, int cout, float *spare, int t0, int t1) {
     for (int t = t0; t < t1; t++) {
         int oy = (t / tiles_x) * 2, ox = (t % tiles_x) * 2;
-        int ny = oh - oy < 2 ? 1 : 2, nx = ow - ox < 2 ? 1 : 2;
-        const float *src = m + (size_t)t * cout;
-        float *o[2][2] = {{NULL, NULL}, {NULL, NULL}};
-        for (int r = 0; r < ny; r++)
-            for (int c = 0; c < nx; c++) o[r][c] = out + ((size_t)(oy + r) * ow + ox + c) * out_ld;
-        for (int co = 0; co < cout; co++) {
-            float x[4][4], s[2][4];
-            for (int k = 0; k < 16; k++) x[k / 4][k % 4] = src[(size_t)k * plane + co];
-            for (int c = 0; c < 4; c++) { /* s = A^T x */
-                s[0][c] = x[0][c] + x[1][c] + x[2][c];
-                s[1][c] = x[1][c] - x[2][c] - x[3][c];
-            }
-            for (int r = 0; r < ny; r++) {
-                float y[2] = {s[r][0] + s[r][1] + s[r][2], s[r][1] - s[r][2] - s[r][3]};
-                for (int c = 0; c < nx; c++) {
-                    if (bias) {
-                        float val = y[c] + bias[co];
-                        o[r][c][co] = val > 0.0f ? val : 0.0f;
-                    } else {
-                        o[r][c][co] += y[c];
-                    }
+        const float *x[16];
+        float *o[4];
+        for (int k = 0; k < 16; k++) x[k] = m + (size_t)k * plane + (size_t)t * cout;
+        for (int k = 0; k < 4; k++) { /* outputs past the edge go to a spare row */
+            int r = k / 2, c = k % 2;
+            o[k] = (oy + r < oh && ox + c < ow) ? out + ((size_t)(oy + r) * ow + ox + c) * out_ld : spare;
+        }
+        if (bias) {
+#pragma omp simd
+            for (int co = 0; co < cout; co++) {
+                float s0[4], s1[4], y[4];
+                for (int c = 0; c < 4; c++) { /* s = A^T x */
+                    s0[c] = x[c][co] + x[4 + c][co] + x[8 + c][co];
+                    s1[c] = x[4 + c][co] - x[8 + c][co] - x[12 + c][co];
                 }
+                y[0] = s0[0] + s0[1] + s0[2] + bias[co];
+                y[1] = s0[1] - s0[2] - s0[3] + bias[co];
+                y[2] = s1[0] + s1[1] + s1[2] + bias[co];
+                y[3] = s1[1] - s1[2] - s1[3] + bias[co];
+                for (int k = 0; k < 4; k++) o[k][co] = y[k] > 0.0f ? y[k] : 0.0f;
+            }
+        } else {
+#pragma omp simd
+            for (int co = 0; co < cout; co++) {
+                float s0[4], s1[4];
+                for (int c = 0; c < 4; c++) {
+                    s0[c] = x[c][co] + x[4 + c][co] + x[8 + c][co];
+                    s1[c] = x[4 + c][co] - x[8 + c][co] - x[12 + c][co];
+                }
+                o[0][co] += s0[0] + s0[1] + s0[2];
+                o[1][co] += s0[1] - s0[2] - s0[3];
+                o[2][co] += s1[0] + s1[1] + s1[2];
+                o[3][co] += s1[1] - s1[2] - s1[3];
             }
         }
     }
@@ -115,16 +127,19 @@ void winograd_conv3x3(float *out, int out_ld, const float *bias, const float *in
     const int tiles_x = tiles_of(ow), n_tiles = tiles_of(oh) * tiles_x;
     float *v = scratch, *m = scratch + (size_t)16 * n_tiles * cin;
     const size_t v_plane = (size_t)n_tiles * cin, m_plane = (size_t)n_tiles * cout;
+    float *rows = m + (size_t)16 * n_tiles * cout;
     if (threads > n_tiles) threads = n_tiles;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) {
         int t0 = (int)((long long)n_tiles * b / threads), t1 = (int)((long long)n_tiles * (b + 1) / threads);
         if (t1 <= t0) continue;
-        input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, tiles_x, cin, t0, t1);
+        float *zero = rows + (size_t)b * (cin + cout), *spare = zero + cin;
+        memset(zero, 0, (size_t)cin * sizeof(float));
+        input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, tiles_x, cin, zero, t0, t1);
         for (int k = 0; k < 16; k++)
             blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, cout, cin, 1.0f,
                        v + k * v_plane + (size_t)t0 * cin, cin, u + (size_t)k * cin * cout, cout, 0.0f,
                        m + k * m_plane + (size_t)t0 * cout, cout);
-        output_transform(out, out_ld, bias, m, m_plane, oh, ow, tiles_x, cout, t0, t1);
+        output_transform(out, out_ld, bias, m, m_plane, oh, ow, tiles_x, cout, spare, t0, t1);
     }
 }

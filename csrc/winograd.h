@@ -13,8 +13,8 @@ size_t winograd_kernel_size(int cin, int cout);
  * input gradient instead: u (16, cout, cin) from the kernel flipped in space, transposed. */
 void winograd_kernel_transform(float *u, const float *kernel, int cin, int cout, int backward);
 
-/* Floats of scratch winograd_conv3x3 needs for an (oh, ow) output. */
-size_t winograd_scratch_size(int oh, int ow, int cin, int cout);
+/* Floats of scratch winograd_conv3x3 needs for an (oh, ow) output on `threads` threads. */
+size_t winograd_scratch_size(int oh, int ow, int cin, int cout, int threads);
 
 /* out[oy][ox] (oh, ow, cout; out_ld floats per pixel) = relu(bias + sum over 3x3 of
  * in[oy - pad_top + ky][ox - pad_left + kx] (h, w, cin; in_ld floats per pixel) x kernel),

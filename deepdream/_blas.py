@@ -1,4 +1,10 @@
-"""Loads OpenBLAS before the C extension so the extension finds it in any install layout."""
+"""Loads OpenBLAS before the C extension so the extension finds it in any install layout, and
+makes idle OpenMP threads sleep rather than spin (on a shared or busy machine, spinning threads
+made a 2-thread step 3x slower than a 1-thread one; set OMP_WAIT_POLICY yourself to override)."""
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:
     import scipy_openblas32
 

@@ -267,3 +267,10 @@ def test_bad_arguments(model, kwargs, error, message):
 def test_bad_images(model, img, error, message):
     with pytest.raises(error, match=message):
         deepdream.dream(img, model=model, progress=False)
+
+
+def test_dream_is_identical_for_any_thread_count(model):
+    img = photo(120, 150)
+    kw = dict(octaves=range(-1, 1), steps_per_octave=2, progress=False, model=model, seed=3, tile_size=128)
+    outs = [deepdream.dream(img, threads=t, **kw) for t in (1, 2)]
+    assert outs[0].tobytes() == outs[1].tobytes()

@@ -94,3 +94,17 @@ def test_gradient_matches_finite_differences_of_the_loss(model):
     lm, _ = model.loss_and_gradient(x - eps * d, ["mixed3"])
     fd = (lp - lm) / (2 * eps)
     assert float((grad * d).sum()) == pytest.approx(fd, rel=2e-2)
+
+
+def test_results_are_identical_for_any_thread_count():
+    x = np.random.default_rng(4).uniform(-1, 1, (157, 263, 3)).astype(np.float32)
+    results = [deepdream.InceptionV3(threads=t).loss_and_gradient(x, ["mixed3", "mixed5"]) for t in (1, 2, 3)]
+    for loss, grad in results[1:]:
+        assert loss == results[0][0]
+        np.testing.assert_array_equal(grad, results[0][1])
+
+
+@pytest.mark.parametrize("threads", [0, -1, 2000, 1.5, "two"])
+def test_bad_thread_counts(threads):
+    with pytest.raises((TypeError, ValueError), match="threads"):
+        deepdream.InceptionV3(threads=threads)

@@ -311,6 +311,11 @@ CORE_CALLS = [
     ("dream(NaN image)", lambda: _net().dream(np.full((9, 9, 3), np.nan, np.float32), [0], np.array([[80, 80]], np.int32), 1, 0.01, 64, True, None, 0, None), ValueError),
     ("dream(no weights)", lambda: _net().dream(X, [0], np.array([[80, 80]], np.int32), 1, 0.01, 64, True, None, 0, None), ValueError),
     ("conv2d(non-array)", lambda: core.conv2d("x", K, B, 1, True), ValueError),
+    # found by fuzzing: x refused, then the complex bias's cast warned with that error pending
+    ("conv2d(0-d x, complex bias)", lambda: core.conv2d(np.zeros((), np.float32), np.zeros((1, 1, 2, 0), np.float32),
+                                                        np.zeros(1, np.complex64), 0, False), ValueError),
+    ("maxpool_backward(bad dout, float argmax)", lambda: core.maxpool_backward(np.zeros(3), np.zeros((4, 4, 3), np.complex64), (9, 9), 3, 2, False), ValueError),
+    ("dream(bad img, bad sizes)", lambda: _net().dream(np.zeros(3), [0], np.zeros((1, 2), np.complex64), 1, 0.01, 64, True, None, 0, None), ValueError),
     ("conv2d(2-d x)", lambda: core.conv2d(np.zeros((9, 9)), K, B, 1, True), ValueError),
     ("conv2d(cin mismatch)", lambda: core.conv2d(np.zeros((9, 9, 2)), K, B, 1, True), ValueError),
     ("conv2d(0 channels)", lambda: core.conv2d(np.zeros((9, 9, 0)), np.zeros((3, 3, 0, 4)), B, 1, True), ValueError),
