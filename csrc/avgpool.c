@@ -4,6 +4,7 @@
 #include "avgpool.h"
 
 #include <stddef.h>
+#include <string.h>
 
 static int valid_count(const window *g, int y0, int x0) {
     int ny = 0, nx = 0;
@@ -36,12 +37,14 @@ void avgpool_forward(float *out, const float *in, const window *g, int c, int th
     }
 }
 
-/* din (h, w, c) accumulated, dout (ho, wo, c), both contiguous. */
-void avgpool_backward(float *din, const float *dout, const window *g, int c, int threads) {
+/* din (h, w, c) added to (accumulate) or written, dout (ho, wo, c), both contiguous. */
+void avgpool_backward(float *din, const float *dout, const window *g, int c, int accumulate,
+                      int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int iy = 0; iy < g->h; iy++) {
         for (int ix = 0; ix < g->w; ix++) {
             float *dst = din + ((size_t)iy * g->w + ix) * c;
+            if (!accumulate) memset(dst, 0, (size_t)c * sizeof(float));
             for (int ky = 0; ky < g->kh; ky++) {
                 int ny = iy + g->pad_top - ky;
                 if (ny < 0 || ny % g->sh) continue;

@@ -4,6 +4,7 @@
 #include "window.h"
 
 void avgpool_forward(float *out, const float *in, const window *g, int c, int threads);
-void avgpool_backward(float *din, const float *dout, const window *g, int c, int threads);
+void avgpool_backward(float *din, const float *dout, const window *g, int c, int accumulate,
+                      int threads);
 
 #endif

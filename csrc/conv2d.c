@@ -52,14 +52,16 @@ static void im2col(float *col, const float *in, const window *g, int cin, int p0
     }
 }
 
-/* Input rows [y0, y1) of din (h, w, cin) += the col (ho*wo, kh*kw*cin) entries that im2col read
- * from them: the adjoint of im2col, as a gather in a fixed (ky, kx) order. */
-static void col2im_add(float *din, const float *col, const window *g, int cin, int y0, int y1) {
+/* Input rows [y0, y1) of din (h, w, cin) += (or =, unless accumulate) the col (ho*wo, kh*kw*cin)
+ * entries that im2col read from them: the adjoint of im2col, as a gather in a fixed (ky, kx) order. */
+static void col2im_add(float *din, const float *col, const window *g, int cin, int y0, int y1,
+                       int accumulate) {
     const size_t k = (size_t)g->kh * g->kw * cin;
     if (g->sh == 1 && g->sw == 1) { /* the common case, without divisions */
         for (int iy = y0; iy < y1; iy++) {
             for (int ix = 0; ix < g->w; ix++) {
                 float *restrict dst = din + ((size_t)iy * g->w + ix) * cin;
+                if (!accumulate) memset(dst, 0, (size_t)cin * sizeof(float));
                 for (int ky = 0; ky < g->kh; ky++) {
                     int oy = iy + g->pad_top - ky;
                     if (oy < 0 || oy >= g->ho) continue;
@@ -78,6 +80,7 @@ static void col2im_add(float *din, const float *col, const window *g, int cin, i
     for (int iy = y0; iy < y1; iy++) {
         for (int ix = 0; ix < g->w; ix++) {
             float *dst = din + ((size_t)iy * g->w + ix) * cin;
+            if (!accumulate) memset(dst, 0, (size_t)cin * sizeof(float));
             for (int ky = 0; ky < g->kh; ky++) {
                 int ny = iy + g->pad_top - ky;
                 if (ny < 0 || ny % g->sh) continue;
@@ -109,7 +112,7 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
                     const float *wino, const float *bias, const window *g, int cin, int cout,
                     int threads) {
     if (conv2d_uses_winograd(g)) {
-        winograd_conv3x3(out, out_ld, bias, in, cin, g->h, g->w, g->pad_top, g->pad_left, g->ho,
+        winograd_conv3x3(out, out_ld, bias, 0, in, cin, g->h, g->w, g->pad_top, g->pad_left, g->ho,
                          g->wo, wino, cin, cout, col, threads);
         return;
     }
@@ -139,11 +142,12 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
 }
 
 /* dout (ho, wo, cout), row stride out_ld: gradient w.r.t. this conv's output; masked in place
- * by the ReLU (out > 0). din (h, w, cin) contiguous: the gradient is added to it.
+ * by the ReLU (out > 0). din (h, w, cin) contiguous: the gradient is added to it (accumulate),
+ * or written over it (the first contribution, which saves zeroing it first).
  * out: the forward output (same layout as dout); kernel (kh, kw, cin, cout). */
 void conv2d_backward(float *din, float *dout, int out_ld, float *col, const float *out,
                      const float *kernel, const float *wino_back, const window *g, int cin, int cout,
-                     int threads) {
+                     int accumulate, int threads) {
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
     const int pointwise = is_pointwise(g);
@@ -157,8 +161,8 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
             const float *o = out + (size_t)p * out_ld;
             for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
         }
-        winograd_conv3x3(din, cin, NULL, dout, out_ld, g->ho, g->wo, 2 - g->pad_top, 2 - g->pad_left,
-                         g->h, g->w, wino_back, cout, cin, col, threads);
+        winograd_conv3x3(din, cin, NULL, accumulate, dout, out_ld, g->ho, g->wo, 2 - g->pad_top,
+                         2 - g->pad_left, g->h, g->w, wino_back, cout, cin, col, threads);
         return;
     }
 #pragma omp parallel num_threads(threads)
@@ -176,7 +180,7 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
             const float *d = dout + (size_t)p0 * out_ld;
             if (pointwise)
                 blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p1 - p0, cin, cout, 1.0f, d, out_ld,
-                           kernel, cout, 1.0f, din + (size_t)p0 * cin, cin);
+                           kernel, cout, accumulate ? 1.0f : 0.0f, din + (size_t)p0 * cin, cin);
             else
                 blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p1 - p0, k, cout, 1.0f, d, out_ld,
                            kernel, cout, 0.0f, col + (size_t)p0 * k, k);
@@ -186,7 +190,7 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
             for (int b = 0; b < threads; b++) {
                 int y0, y1;
                 block_range(g->h, b, threads, &y0, &y1);
-                col2im_add(din, col, g, cin, y0, y1);
+                col2im_add(din, col, g, cin, y0, y1, accumulate);
             }
         }
     }

@@ -19,6 +19,6 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
 
 void conv2d_backward(float *din, float *dout, int out_ld, float *col, const float *out,
                      const float *kernel, const float *wino_back, const window *g, int cin, int cout,
-                     int threads);
+                     int accumulate, int threads);
 
 #endif

@@ -397,13 +397,8 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
                         float *dx) {
     net_tensor *t = ws->tensors;
     const int threads = ws->threads;
-    int n_tensors = net->block_tensors_end[ws->depth];
-    const size_t n_grad = t[n_tensors - 1].at + tensor_size(&t[n_tensors - 1]);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int b = 0; b < threads; b++) {
-        size_t lo = n_grad * b / threads, hi = n_grad * (b + 1) / threads;
-        memset(ws->grad + lo, 0, (hi - lo) * sizeof(float));
-    }
+    /* No zeroing: the first op to reach a tensor's gradient writes it, the others add to it. */
+    unsigned char written[INCEPTION_MAX_TENSORS] = {0};
     for (int b = 0; b <= ws->depth; b++) {
         if (!(layer_mask & (1u << b))) continue;
         const net_tensor *bt = &t[net->block_tensor[b]];
@@ -411,6 +406,7 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
         float seed = (float)(1.0 / (double)n);
         float *g = at(ws->grad, bt);
         for (size_t i = 0; i < n; i++) g[i] = seed;
+        written[net->block_tensor[b]] = 1;
     }
     for (int i = net->block_end[ws->depth] - 1; i >= 0; i--) {
         const net_op *op = &net->ops[i];
@@ -418,17 +414,20 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
         const net_tensor *in = &t[op->in], *out = &t[op->out];
         float *dy = at(ws->grad, out) + op->out_offset;
         float *da = at(ws->grad, in);
+        const int accumulate = written[op->in];
+        written[op->in] = 1;
         switch (op->kind) {
         case OP_CONV:
             conv2d_backward(da, dy, out->c, ws->col, at(ws->act, out) + op->out_offset,
                             net->kernel[op->conv], net->wino_back[op->conv], g, in->c,
-                            INCEPTION_CONVS[op->conv].cout, threads);
+                            INCEPTION_CONVS[op->conv].cout, accumulate, threads);
             break;
         case OP_MAXPOOL:
-            maxpool_backward(da, dy, out->c, ws->argmax + ws->argmax_at[i], g, in->c, threads);
+            maxpool_backward(da, dy, out->c, ws->argmax + ws->argmax_at[i], g, in->c, accumulate,
+                             threads);
             break;
         case OP_AVGPOOL:
-            avgpool_backward(da, dy, g, in->c, threads);
+            avgpool_backward(da, dy, g, in->c, accumulate, threads);
             break;
         }
     }

@@ -5,6 +5,7 @@
 #include "maxpool.h"
 
 #include <stddef.h>
+#include <string.h>
 
 /* in (h, w, c) contiguous; out (ho, wo, c) with out_ld floats per pixel; argmax (ho*wo*c): for
  * each output element, the position ky * kw + kx of its maximum within the window. */
@@ -47,13 +48,15 @@ void maxpool_forward(float *out, int out_ld, int *argmax, const float *in, const
     }
 }
 
-/* din (h, w, c) contiguous, accumulated; dout (ho, wo, c) with out_ld floats per pixel. */
+/* din (h, w, c) contiguous, added to (accumulate) or written; dout (ho, wo, c) with out_ld
+ * floats per pixel. */
 void maxpool_backward(float *din, const float *dout, int out_ld, const int *argmax, const window *g,
-                      int c, int threads) {
+                      int c, int accumulate, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int iy = 0; iy < g->h; iy++) {
         for (int ix = 0; ix < g->w; ix++) {
             float *restrict dst = din + ((size_t)iy * g->w + ix) * c;
+            if (!accumulate) memset(dst, 0, (size_t)c * sizeof(float));
             for (int ky = 0; ky < g->kh; ky++) {
                 int ny = iy + g->pad_top - ky;
                 if (ny < 0 || ny % g->sh) continue;

@@ -646,7 +646,7 @@ static PyObject *op_conv2d_backward(PyObject *Py_UNUSED(m), PyObject *args) {
     }
     memset(PyArray_DATA(x), 0, (size_t)h * w * cin * sizeof(float));
     conv2d_backward(PyArray_DATA(x), PyArray_DATA(dout), cout, col, PyArray_DATA(out),
-                    PyArray_DATA(k), wino, &g, cin, cout, 2);
+                    PyArray_DATA(k), wino, &g, cin, cout, 1, 2);
     PyMem_Free(col);
     PyMem_Free(wino);
     result = (PyObject *)x;
@@ -708,7 +708,7 @@ static PyObject *op_maxpool_backward(PyObject *Py_UNUSED(m), PyObject *args) {
             goto fail;
         }
     }
-    maxpool_backward(PyArray_DATA(din), PyArray_DATA(dout), c, idx, &g, c, 2);
+    maxpool_backward(PyArray_DATA(din), PyArray_DATA(dout), c, idx, &g, c, 0, 2);
     goto done;
 fail:
     Py_CLEAR(din);
@@ -752,7 +752,7 @@ static PyObject *op_avgpool_backward(PyObject *Py_UNUSED(m), PyObject *args) {
     window g;
     if (din && parse_window(din, k, k, stride, same, &g)) {
         if (PyArray_DIM(dout, 0) == g.ho && PyArray_DIM(dout, 1) == g.wo) {
-            avgpool_backward(PyArray_DATA(din), PyArray_DATA(dout), &g, c, 2);
+            avgpool_backward(PyArray_DATA(din), PyArray_DATA(dout), &g, c, 0, 2);
         } else {
             PyErr_SetString(PyExc_ValueError, "dout must be (ho, wo, c) of this pool");
             Py_CLEAR(din);

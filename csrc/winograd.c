@@ -78,9 +78,10 @@ static void input_transform(float *v, size_t plane, const float *in, int in_ld, 
     }
 }
 
-/* Y = A^T M A for tiles [t0, t1), then bias + ReLU (or accumulate) into out. */
-static void output_transform(float *out, int out_ld, const float *bias, const float *m, size_t plane,
-                             int oh, int ow, int tiles_x, int cout, float *spare, int t0, int t1) {
+/* Y = A^T M A for tiles [t0, t1), then bias + ReLU into out, or (no bias) = or += into out. */
+static void output_transform(float *out, int out_ld, const float *bias, int accumulate, const float *m,
+                             size_t plane, int oh, int ow, int tiles_x, int cout, float *spare, int t0,
+                             int t1) {
     for (int t = t0; t < t1; t++) {
         int oy = (t / tiles_x) * 2, ox = (t % tiles_x) * 2;
         const float *x[16];
@@ -104,6 +105,19 @@ static void output_transform(float *out, int out_ld, const float *bias, const fl
                 y[3] = s1[1] - s1[2] - s1[3] + bias[co];
                 for (int k = 0; k < 4; k++) o[k][co] = y[k] > 0.0f ? y[k] : 0.0f;
             }
+        } else if (!accumulate) {
+#pragma omp simd
+            for (int co = 0; co < cout; co++) {
+                float s0[4], s1[4];
+                for (int c = 0; c < 4; c++) {
+                    s0[c] = x[c][co] + x[4 + c][co] + x[8 + c][co];
+                    s1[c] = x[4 + c][co] - x[8 + c][co] - x[12 + c][co];
+                }
+                o[0][co] = s0[0] + s0[1] + s0[2];
+                o[1][co] = s0[1] - s0[2] - s0[3];
+                o[2][co] = s1[0] + s1[1] + s1[2];
+                o[3][co] = s1[1] - s1[2] - s1[3];
+            }
         } else {
 #pragma omp simd
             for (int co = 0; co < cout; co++) {
@@ -121,7 +135,8 @@ static void output_transform(float *out, int out_ld, const float *bias, const fl
     }
 }
 
-void winograd_conv3x3(float *out, int out_ld, const float *bias, const float *in, int in_ld, int h,
+void winograd_conv3x3(float *out, int out_ld, const float *bias, int accumulate, const float *in,
+                      int in_ld, int h,
                       int w, int pad_top, int pad_left, int oh, int ow, const float *u, int cin,
                       int cout, float *scratch, int threads) {
     const int tiles_x = tiles_of(ow), n_tiles = tiles_of(oh) * tiles_x;
@@ -140,6 +155,6 @@ void winograd_conv3x3(float *out, int out_ld, const float *bias, const float *in
             blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, cout, cin, 1.0f,
                        v + k * v_plane + (size_t)t0 * cin, cin, u + (size_t)k * cin * cout, cout, 0.0f,
                        m + k * m_plane + (size_t)t0 * cout, cout);
-        output_transform(out, out_ld, bias, m, m_plane, oh, ow, tiles_x, cout, spare, t0, t1);
+        output_transform(out, out_ld, bias, accumulate, m, m_plane, oh, ow, tiles_x, cout, spare, t0, t1);
     }
 }

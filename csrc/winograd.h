@@ -18,8 +18,10 @@ size_t winograd_scratch_size(int oh, int ow, int cin, int cout, int threads);
 
 /* out[oy][ox] (oh, ow, cout; out_ld floats per pixel) = relu(bias + sum over 3x3 of
  * in[oy - pad_top + ky][ox - pad_left + kx] (h, w, cin; in_ld floats per pixel) x kernel),
- * or, with bias == NULL, out += that sum (no ReLU). u from winograd_kernel_transform. */
-void winograd_conv3x3(float *out, int out_ld, const float *bias, const float *in, int in_ld, int h,
+ * or, with bias == NULL, out = that sum (out += with accumulate; no ReLU).
+ * u from winograd_kernel_transform. */
+void winograd_conv3x3(float *out, int out_ld, const float *bias, int accumulate, const float *in,
+                      int in_ld, int h,
                       int w, int pad_top, int pad_left, int oh, int ow, const float *u, int cin,
                       int cout, float *scratch, int threads);
 
