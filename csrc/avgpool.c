@@ -46,15 +46,11 @@ void avgpool_backward(float *din, const float *dout, const window *g, int c, int
             float *dst = din + ((size_t)iy * g->w + ix) * c;
             if (!accumulate) memset(dst, 0, (size_t)c * sizeof(float));
             for (int ky = 0; ky < g->kh; ky++) {
-                int ny = iy + g->pad_top - ky;
-                if (ny < 0 || ny % g->sh) continue;
-                int oy = ny / g->sh;
-                if (oy >= g->ho) continue;
+                int oy = window_tap_output(iy, ky, g->pad_top, g->sh, g->ho);
+                if (oy < 0) continue;
                 for (int kx = 0; kx < g->kw; kx++) {
-                    int nx = ix + g->pad_left - kx;
-                    if (nx < 0 || nx % g->sw) continue;
-                    int ox = nx / g->sw;
-                    if (ox >= g->wo) continue;
+                    int ox = window_tap_output(ix, kx, g->pad_left, g->sw, g->wo);
+                    if (ox < 0) continue;
                     const float *d = dout + ((size_t)oy * g->wo + ox) * c;
                     float inv = 1.0f / (float)valid_count(g, oy * g->sh - g->pad_top,
                                                           ox * g->sw - g->pad_left);

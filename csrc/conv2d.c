@@ -82,15 +82,11 @@ static void col2im_add(float *din, const float *col, const window *g, int cin, i
             float *dst = din + ((size_t)iy * g->w + ix) * cin;
             if (!accumulate) memset(dst, 0, (size_t)cin * sizeof(float));
             for (int ky = 0; ky < g->kh; ky++) {
-                int ny = iy + g->pad_top - ky;
-                if (ny < 0 || ny % g->sh) continue;
-                int oy = ny / g->sh;
-                if (oy >= g->ho) continue;
+                int oy = window_tap_output(iy, ky, g->pad_top, g->sh, g->ho);
+                if (oy < 0) continue;
                 for (int kx = 0; kx < g->kw; kx++) {
-                    int nx = ix + g->pad_left - kx;
-                    if (nx < 0 || nx % g->sw) continue;
-                    int ox = nx / g->sw;
-                    if (ox >= g->wo) continue;
+                    int ox = window_tap_output(ix, kx, g->pad_left, g->sw, g->wo);
+                    if (ox < 0) continue;
                     const float *src = col + ((size_t)oy * g->wo + ox) * k + (size_t)(ky * g->kw + kx) * cin;
                     for (int c = 0; c < cin; c++) dst[c] += src[c];
                 }

@@ -19,4 +19,13 @@ int window_out_len(int n, int k, int stride, int same);
 
 window window_make(int h, int w, int kh, int kw, int stride, int same);
 
+/* The output index o along one axis whose window puts tap k on input index i
+ * (o * stride - pad + k == i), or -1 if there is none: what backward gathers walk. */
+static inline int window_tap_output(int i, int k, int pad, int stride, int out_len) {
+    int n = i + pad - k;
+    if (n < 0 || n % stride) return -1;
+    n /= stride;
+    return n < out_len ? n : -1;
+}
+
 #endif
