@@ -12,8 +12,8 @@ Cases: ``step512`` (one DeepDream step, forward + backward to the input, mixed3+
 random roll, on the built-in image at max side 500). Every case is timed in this process with the
 two sides interleaved (ours, tf, ours, tf, ...) after warm-up; peak RSS is measured afterwards in
 one fresh subprocess per side per case (``--worker ours|tf --case NAME``). Both sides get
-``--threads`` threads (default: all cores): ours through ``InceptionV3(threads=n)`` (or
-``_deepdream.set_threads(n)`` on an older core), TensorFlow through intra-op n, inter-op 1, set
+``--threads`` threads (default: all cores): ours through ``InceptionV3(threads=n)``,
+TensorFlow through intra-op n, inter-op 1, set
 before it does any work; TensorFlow keeps its defaults otherwise (oneDNN on). See
 benchmarks/README.md.
 """
@@ -119,26 +119,14 @@ def setup_tf(threads: int) -> Any:
 
 
 def setup_ours(threads: int) -> Any:
-    """Our model on ``threads`` threads: ``InceptionV3(threads=n)`` (the core's OpenMP threads,
-    each calling a single-threaded sgemm) or, with an older core, ``_deepdream.set_threads(n)``
-    (OpenBLAS threads)."""
-    import inspect
-
+    """Our model on ``threads`` threads (the core's OpenMP threads, each calling a
+    single-threaded sgemm)."""
     import deepdream
-    from deepdream import _deepdream
 
-    if hasattr(_deepdream, "set_threads"):
-        _deepdream.set_threads(threads)
-    if "threads" in inspect.signature(deepdream.InceptionV3).parameters:
-        return deepdream.InceptionV3(threads=threads)
-    return deepdream.InceptionV3()
+    return deepdream.InceptionV3(threads=threads)
 
 
 def threading_model() -> str:
-    from deepdream import _deepdream
-
-    if hasattr(_deepdream, "set_threads"):
-        return "OpenBLAS threads (_deepdream.set_threads)"
     return "the core's OpenMP threads, single-threaded sgemm (InceptionV3(threads=n))"
 
 
@@ -291,11 +279,7 @@ def sgemm_gflops(n: int, repeats: int, threads: int) -> float:
     """OpenBLAS sgemm throughput on ``threads`` threads, through the core's OpenBLAS."""
     from deepdream import _deepdream
 
-    if hasattr(_deepdream, "set_threads"):  # older core: the OpenBLAS thread count is global
-        seconds = _deepdream.sgemm_seconds(n, repeats)
-    else:
-        seconds = _deepdream.sgemm_seconds(n, repeats, threads)
-    return 2.0 * n ** 3 / seconds / 1e9
+    return 2.0 * n ** 3 / _deepdream.sgemm_seconds(n, repeats, threads) / 1e9
 
 
 def maxrss_mb() -> float:
