@@ -40,16 +40,24 @@ void winograd_kernel_transform(float *u, const float *kernel, int cin, int cout,
 
 static int tiles_of(int n) { return (n + 1) / 2; }
 
-/* V and M, then per thread a row of zeros (padding) and a spare output row (past the edge). */
+/* Tiles per chunk: V and M of a chunk (16 x chunk x (cin + cout) floats) stay near 1 MB, so the
+ * transforms and the GEMMs work in cache, but GEMMs keep at least 64 rows. */
+static int chunk_tiles(int cin, int cout) {
+    int chunk = 262144 / (16 * (cin + cout));
+    return chunk < 64 ? 64 : chunk;
+}
+
+/* Per thread: V and M of one chunk, a row of zeros (padding) and a spare output row. */
 size_t winograd_scratch_size(int oh, int ow, int cin, int cout, int threads) {
-    return (size_t)16 * tiles_of(oh) * tiles_of(ow) * ((size_t)cin + cout) +
-           (size_t)threads * ((size_t)cin + cout);
+    (void)oh;
+    (void)ow;
+    return (size_t)threads * ((size_t)16 * chunk_tiles(cin, cout) + 2) * ((size_t)cin + cout);
 }
 
 /* V[:, t, :] for tiles [t0, t1): v has 16 planes of (n_tiles, cin); zero: cin zeros (padding). */
 static void input_transform(float *v, size_t plane, const float *in, int in_ld, int h, int w,
                             int pad_top, int pad_left, int tiles_x, int cin, const float *zero,
-                            int t0, int t1) {
+                            int t0, int t1) { /* v holds tiles t0.. as rows 0.. */
     for (int t = t0; t < t1; t++) {
         int y0 = (t / tiles_x) * 2 - pad_top, x0 = (t % tiles_x) * 2 - pad_left;
         const float *d[16];
@@ -57,7 +65,7 @@ static void input_transform(float *v, size_t plane, const float *in, int in_ld, 
         for (int k = 0; k < 16; k++) {
             int iy = y0 + k / 4, ix = x0 + k % 4;
             d[k] = (iy < 0 || iy >= h || ix < 0 || ix >= w) ? zero : in + ((size_t)iy * w + ix) * in_ld;
-            o[k] = v + (size_t)k * plane + (size_t)t * cin;
+            o[k] = v + (size_t)k * plane + (size_t)(t - t0) * cin;
         }
 #pragma omp simd
         for (int ch = 0; ch < cin; ch++) {
@@ -81,12 +89,12 @@ static void input_transform(float *v, size_t plane, const float *in, int in_ld, 
 /* Y = A^T M A for tiles [t0, t1), then bias + ReLU into out, or (no bias) = or += into out. */
 static void output_transform(float *out, int out_ld, const float *bias, int accumulate, const float *m,
                              size_t plane, int oh, int ow, int tiles_x, int cout, float *spare, int t0,
-                             int t1) {
+                             int t1) { /* m holds tiles t0.. as rows 0.. */
     for (int t = t0; t < t1; t++) {
         int oy = (t / tiles_x) * 2, ox = (t % tiles_x) * 2;
         const float *x[16];
         float *o[4];
-        for (int k = 0; k < 16; k++) x[k] = m + (size_t)k * plane + (size_t)t * cout;
+        for (int k = 0; k < 16; k++) x[k] = m + (size_t)k * plane + (size_t)(t - t0) * cout;
         for (int k = 0; k < 4; k++) { /* outputs past the edge go to a spare row */
             int r = k / 2, c = k % 2;
             o[k] = (oy + r < oh && ox + c < ow) ? out + ((size_t)(oy + r) * ow + ox + c) * out_ld : spare;
@@ -136,25 +144,28 @@ static void output_transform(float *out, int out_ld, const float *bias, int accu
 }
 
 void winograd_conv3x3(float *out, int out_ld, const float *bias, int accumulate, const float *in,
-                      int in_ld, int h,
-                      int w, int pad_top, int pad_left, int oh, int ow, const float *u, int cin,
-                      int cout, float *scratch, int threads) {
+                      int in_ld, int h, int w, int pad_top, int pad_left, int oh, int ow, const float *u,
+                      int cin, int cout, float *scratch, int threads) {
     const int tiles_x = tiles_of(ow), n_tiles = tiles_of(oh) * tiles_x;
-    float *v = scratch, *m = scratch + (size_t)16 * n_tiles * cin;
-    const size_t v_plane = (size_t)n_tiles * cin, m_plane = (size_t)n_tiles * cout;
-    float *rows = m + (size_t)16 * n_tiles * cout;
+    const int chunk = chunk_tiles(cin, cout);
+    const size_t v_plane = (size_t)chunk * cin, m_plane = (size_t)chunk * cout;
+    const size_t per_thread = ((size_t)16 * chunk + 2) * ((size_t)cin + cout);
     if (threads > n_tiles) threads = n_tiles;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) {
         int t0 = (int)((long long)n_tiles * b / threads), t1 = (int)((long long)n_tiles * (b + 1) / threads);
-        if (t1 <= t0) continue;
-        float *zero = rows + (size_t)b * (cin + cout), *spare = zero + cin;
+        float *v = scratch + (size_t)b * per_thread, *m = v + 16 * v_plane;
+        float *zero = m + 16 * m_plane, *spare = zero + cin;
         memset(zero, 0, (size_t)cin * sizeof(float));
-        input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, tiles_x, cin, zero, t0, t1);
-        for (int k = 0; k < 16; k++)
-            blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, cout, cin, 1.0f,
-                       v + k * v_plane + (size_t)t0 * cin, cin, u + (size_t)k * cin * cout, cout, 0.0f,
-                       m + k * m_plane + (size_t)t0 * cout, cout);
-        output_transform(out, out_ld, bias, accumulate, m, m_plane, oh, ow, tiles_x, cout, spare, t0, t1);
+        for (int c0 = t0; c0 < t1; c0 += chunk) {
+            int c1 = c0 + chunk < t1 ? c0 + chunk : t1;
+            input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, tiles_x, cin, zero, c0, c1);
+            for (int k = 0; k < 16; k++)
+                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f,
+                           v + k * v_plane, cin, u + (size_t)k * cin * cout, cout, 0.0f, m + k * m_plane,
+                           cout);
+            output_transform(out, out_ld, bias, accumulate, m, m_plane, oh, ow, tiles_x, cout, spare,
+                             c0, c1);
+        }
     }
 }
