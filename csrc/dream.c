@@ -172,14 +172,17 @@ dd_status dream_octaves(const inception_net *net, const dream_params *p, const f
     for (int o = 0; o < n_octaves && !stop; o++) {
         int oh = sizes[2 * o], ow = sizes[2 * o + 1];
         size_t n = (size_t)oh * ow * 3;
+        /* at most two images and one gradient alive at once: the old gradient goes first, the
+         * old image once it is resized */
+        free(g);
+        g = NULL;
         float *next = o == n_octaves - 1 ? out : malloc(n * sizeof(float));
         if (!next || resize_bilinear(next, oh, ow, src, sh, sw, 3) != 0) {
             if (next != out) free(next);
             status = dd_fail(err, DD_ERR_NOMEM, "out of memory resizing to %dx%d", oh, ow);
             goto done;
         }
-        free(cur); /* the previous octave's image, before the new gradient buffer */
-        free(g);
+        free(cur);
         cur = next == out ? NULL : next;
         g = malloc(n * sizeof(float));
         if (!g) {

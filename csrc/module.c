@@ -383,7 +383,8 @@ static PyObject *Network_missing(NetworkObject *self, PyObject *Py_UNUSED(ignore
 
 typedef struct {
     PyThreadState *save;
-    PyObject *callback; /* callback(octave, step, loss, image) -> stop?, or None */
+    PyObject *callback; /* callback(octave, step, loss, image or None) -> stop?, or None */
+    int with_image;     /* hand the callback a copy of the image (costs a copy per step) */
 } dream_ctx;
 
 static int dream_on_progress(void *p_ctx, const dream_progress *p) {
@@ -392,12 +393,14 @@ static int dream_on_progress(void *p_ctx, const dream_progress *p) {
     int r = PyErr_CheckSignals() < 0 ? -1 : 0;
     if (r == 0 && c->callback != Py_None && p->tile == p->n_tiles) {
         npy_intp dims[3] = {p->h, p->w, 3};
-        PyArrayObject *img = new_float32(3, dims);
-        PyObject *res = NULL;
-        if (img) {
-            memcpy(PyArray_DATA(img), p->img, (size_t)p->h * p->w * 3 * sizeof(float));
-            res = PyObject_CallFunction(c->callback, "iidN", p->octave, p->step, p->loss, img);
+        PyObject *img = Py_None, *res = NULL;
+        Py_INCREF(img);
+        if (c->with_image) {
+            Py_DECREF(img);
+            img = (PyObject *)new_float32(3, dims);
+            if (img) memcpy(PyArray_DATA((PyArrayObject *)img), p->img, (size_t)p->h * p->w * 3 * sizeof(float));
         }
+        if (img) res = PyObject_CallFunction(c->callback, "iidN", p->octave, p->step, p->loss, img);
         r = res ? PyObject_IsTrue(res) : -1;
         if (r < 0) r = -1;
         Py_XDECREF(res);
@@ -410,15 +413,15 @@ static int dream_on_progress(void *p_ctx, const dream_progress *p) {
  *   -> the image at the last octave's size (or so far, if the callback stopped it) */
 static PyObject *Network_dream(NetworkObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"img", "blocks", "sizes", "steps", "step_size", "tile_size", "cover",
-                             "shifts", "seed", "callback", "threads", NULL};
+                             "shifts", "seed", "callback", "threads", "with_image", NULL};
     PyObject *imgo, *layers, *sizeso, *shiftso, *callback;
-    int steps, tile_size, cover, threads = 1;
+    int steps, tile_size, cover, threads = 1, with_image = 1;
     float step_size;
     unsigned long long seed;
     if (!Network_ready(self) ||
-        !PyArg_ParseTupleAndKeywords(args, kwds, "OOOifipOKO|i", kwlist, &imgo, &layers, &sizeso,
+        !PyArg_ParseTupleAndKeywords(args, kwds, "OOOifipOKO|ip", kwlist, &imgo, &layers, &sizeso,
                                      &steps, &step_size, &tile_size, &cover, &shiftso, &seed,
-                                     &callback, &threads) ||
+                                     &callback, &threads, &with_image) ||
         !check_threads(threads))
         return NULL;
     dream_params p = {0};
@@ -485,7 +488,7 @@ static PyObject *Network_dream(NetworkObject *self, PyObject *args, PyObject *kw
     out = new_float32(3, dims);
     if (!out) goto done;
     dd_error err = {{0}};
-    dream_ctx ctx = {NULL, callback};
+    dream_ctx ctx = {NULL, callback, with_image};
     ctx.save = PyEval_SaveThread();
     dd_status status = dream_octaves(&self->net, &p, PyArray_DATA(img), (int)PyArray_DIM(img, 0),
                                      (int)PyArray_DIM(img, 1), sz, n_octaves, PyArray_DATA(out),
@@ -511,7 +514,8 @@ static PyMethodDef Network_methods[] = {
     {"loss_and_gradient", (PyCFunction)Network_loss_and_gradient, METH_VARARGS,
      "loss_and_gradient(x, blocks, threads=1) -> (loss, d loss / d x)"},
     {"dream", (PyCFunction)(void (*)(void))Network_dream, METH_VARARGS | METH_KEYWORDS,
-     "dream(img, blocks, sizes, steps, step_size, tile_size, cover, shifts, seed, callback, threads=1) "
+     "dream(img, blocks, sizes, steps, step_size, tile_size, cover, shifts, seed, callback, threads=1, "
+     "with_image=True) "
      "-> image at the last octave's size"},
     {"min_side", (PyCFunction)Network_min_side, METH_VARARGS,
      "min_side(block) -> smallest input side that reaches mixed{block}"},

@@ -161,23 +161,39 @@ def run(x: np.ndarray, *, layers: Sequence[str], sizes: list[tuple[int, int]], s
     from tqdm.auto import tqdm
 
     with tqdm(total=n_steps, disable=not progress, unit="step", desc="dream") as bar:
-        def on_step(octave_index: int, step: int, loss: float, array: np.ndarray) -> bool:
+        def on_step(octave_index: int, step: int, loss: float, array: np.ndarray | None) -> bool:
             bar.update(1)
             bar.set_postfix(octave=octaves[octave_index], loss=f"{loss:.4f}", refresh=False)
             if callback is None:
                 return False
+            assert array is not None
             info = DreamStep(octaves[octave_index], octave_index, step, steps, loss, array)
             return bool(callback(info))
 
+        # the image is copied for each step only when a callback will look at it
         return model._net.dream(x, blocks, np.array(sizes, np.int32), steps, float(step_size),
-                                int(tile_size), tiles == "cover", shift_array, int(seed), on_step, threads)
+                                int(tile_size), tiles == "cover", shift_array, int(seed), on_step, threads,
+                                callback is not None)
+
+
+def deprocess_in_place(x: np.ndarray) -> np.ndarray:
+    """``deprocess`` without a copy (a dream's last octave can be 1.69^2 times the photo): x
+    becomes uint8(255 * (x + 1) / 2) held as float32 integers."""
+    np.clip(x, -1.0, 1.0, out=x)
+    x += np.float32(1.0)
+    x *= np.float32(255.0)
+    x /= np.float32(2.0)
+    return np.trunc(x, out=x)
 
 
 def to_input_size(result: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The tutorial's last lines: resize the uint8 result to the input's size, then
-    ``convert_image_dtype(img / 255.0, uint8)``, which scales by 255.5 and truncates."""
-    r = _deepdream.resize_bilinear(result.astype(np.float32), shape)
-    return (r / np.float32(255.0) * np.float32(255.5)).astype(np.uint8)
+    """The tutorial's last lines: resize the uint8 result (float32 integers from
+    deprocess_in_place) to the input's size, then ``convert_image_dtype(img / 255.0, uint8)``,
+    which scales by 255.5 and truncates."""
+    r = _deepdream.resize_bilinear(result, shape)
+    r /= np.float32(255.0)
+    r *= np.float32(255.5)
+    return r.astype(np.uint8)
 
 
 def dream(img: object, layers: Sequence[str] = ("mixed3", "mixed5"), octaves: Iterable[int] = range(-2, 3),
@@ -214,4 +230,4 @@ def dream(img: object, layers: Sequence[str] = ("mixed3", "mixed5"), octaves: It
     out = run(preprocess(base), layers=layers, sizes=sizes, steps=steps_per_octave, step_size=step_size,
               tile_size=tile_size, tiles=tiles, seed=seed, shifts=shifts, progress=progress,
               callback=callback, model=model, octaves=octave_list, threads=threads)
-    return to_input_size(deprocess(out), base.shape[:2])
+    return to_input_size(deprocess_in_place(out), base.shape[:2])

@@ -274,3 +274,13 @@ def test_dream_is_identical_for_any_thread_count(model):
     kw = dict(octaves=range(-1, 1), steps_per_octave=2, progress=False, model=model, seed=3, tile_size=128)
     outs = [deepdream.dream(img, threads=t, **kw) for t in (1, 2)]
     assert outs[0].tobytes() == outs[1].tobytes()
+
+
+def test_in_place_deprocess_is_deprocess():
+    from deepdream.dream import deprocess_in_place
+
+    x = np.random.default_rng(0).uniform(-1.2, 1.2, (50, 60, 3)).astype(np.float32)
+    expected = deepdream.deprocess(x)
+    got = deprocess_in_place(x)
+    assert got is x
+    np.testing.assert_array_equal(got.astype(np.uint8), expected)
