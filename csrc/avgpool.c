@@ -1,6 +1,7 @@
 /* Average pool (InceptionV3: 3x3, stride 1, SAME), NHWC. Like TensorFlow, each window is
  * divided by the number of valid (non-padding) elements it covers, not by kh * kw. The backward
  * pass gathers, per input pixel, the share of every window that covers it. */
+#include "simd.h"
 #include "avgpool.h"
 
 #include <stddef.h>
@@ -14,6 +15,7 @@ static int valid_count(const window *g, int y0, int x0) {
 }
 
 /* in (h, w, c), out (ho, wo, c), both contiguous. */
+DD_VECTORIZED
 void avgpool_forward(float *out, const float *in, const window *g, int c, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int oy = 0; oy < g->ho; oy++) {
@@ -38,6 +40,7 @@ void avgpool_forward(float *out, const float *in, const window *g, int c, int th
 }
 
 /* din (h, w, c) added to (accumulate) or written, dout (ho, wo, c), both contiguous. */
+DD_VECTORIZED
 void avgpool_backward(float *din, const float *dout, const window *g, int c, int accumulate,
                       int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)

@@ -8,6 +8,7 @@
  * own im2col and a single-threaded sgemm on its block (OpenBLAS is kept at one thread, so there
  * is one threading model). col2im is a gather over input pixels, so threads never write the
  * same element and the sums run in the same order for any thread count. */
+#include "simd.h"
 #include "conv2d.h"
 
 #include <string.h>
@@ -34,6 +35,7 @@ size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {
 }
 
 /* Rows [p0, p1) of col (ho*wo, kh*kw*cin) <- in (h, w, cin); padding reads as zero. */
+DD_VECTORIZED
 static void im2col(float *col, const float *in, const window *g, int cin, int p0, int p1) {
     const size_t row = (size_t)cin * sizeof(float);
     for (int p = p0; p < p1; p++) {
@@ -54,6 +56,7 @@ static void im2col(float *col, const float *in, const window *g, int cin, int p0
 
 /* Input rows [y0, y1) of din (h, w, cin) += (or =, unless accumulate) the col (ho*wo, kh*kw*cin)
  * entries that im2col read from them: the adjoint of im2col, as a gather in a fixed (ky, kx) order. */
+DD_VECTORIZED
 static void col2im_add(float *din, const float *col, const window *g, int cin, int y0, int y1,
                        int accumulate) {
     const size_t k = (size_t)g->kh * g->kw * cin;
@@ -104,6 +107,7 @@ static void block_range(int len, int b, int n, int *lo, int *hi) {
 /* in (h, w, cin) contiguous; kernel (kh, kw, cin, cout) HWIO; bias (cout);
  * out (ho, wo, cout) with out_ld floats from one pixel to the next (a channel slice of a
  * concatenated block output); col: conv2d_scratch_size() floats of scratch. */
+DD_VECTORIZED
 void conv2d_forward(float *out, int out_ld, float *col, const float *in, const float *kernel,
                     const float *wino, const float *bias, const window *g, int cin, int cout,
                     int threads) {
@@ -141,6 +145,7 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
  * by the ReLU (out > 0). din (h, w, cin) contiguous: the gradient is added to it (accumulate),
  * or written over it (the first contribution, which saves zeroing it first).
  * out: the forward output (same layout as dout); kernel (kh, kw, cin, cout). */
+DD_VECTORIZED
 void conv2d_backward(float *din, float *dout, int out_ld, float *col, const float *out,
                      const float *kernel, const float *wino_back, const window *g, int cin, int cout,
                      int accumulate, int threads) {

@@ -1,3 +1,4 @@
+#include "simd.h"
 #include "dream.h"
 
 #include <math.h>
@@ -78,6 +79,7 @@ static void scatter_tile(float *g, const float *t, int h, int w, int y0, int y1,
 }
 
 /* One gradient-ascent step on img (h, w, 3), g as scratch. Returns 0, 1 (stop) or -1 (abort). */
+DD_VECTORIZED
 static dd_status dream_step(dreamer *d, float *img, float *g, int h, int w, int dy, int dx,
                             int *stop, dd_error *err) {
     const dream_params *p = d->p;

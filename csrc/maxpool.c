@@ -2,6 +2,7 @@
  * element, where in its window the maximum was (the first in row-major window order, as
  * TensorFlow's CPU kernel); the backward pass adds the gradient there, gathered per input pixel
  * so threads never write the same element. */
+#include "simd.h"
 #include "maxpool.h"
 
 #include <stddef.h>
@@ -9,6 +10,7 @@
 
 /* in (h, w, c) contiguous; out (ho, wo, c) with out_ld floats per pixel; argmax (ho*wo*c): for
  * each output element, the position ky * kw + kx of its maximum within the window. */
+DD_VECTORIZED
 void maxpool_forward(float *out, int out_ld, int *argmax, const float *in, const window *g, int c,
                      int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -50,6 +52,7 @@ void maxpool_forward(float *out, int out_ld, int *argmax, const float *in, const
 
 /* din (h, w, c) contiguous, added to (accumulate) or written; dout (ho, wo, c) with out_ld
  * floats per pixel. */
+DD_VECTORIZED
 void maxpool_backward(float *din, const float *dout, int out_ld, const int *argmax, const window *g,
                       int c, int accumulate, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)

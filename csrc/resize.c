@@ -2,6 +2,7 @@
  * half-pixel centres, source coordinate (i + 0.5) * (in / out) - 0.5 in float32, neighbours
  * clamped to the image, weights from the fractional part. Forward only: the dream resizes
  * images between octaves, never gradients. */
+#include "simd.h"
 #include "resize.h"
 
 #include <math.h>
@@ -25,6 +26,7 @@ static void weights(interp *t, int out_len, int in_len) {
 }
 
 /* in (h, w, c) -> out (oh, ow, c), both contiguous. Returns 0, or -1 when out of memory. */
+DD_VECTORIZED
 int resize_bilinear(float *out, int oh, int ow, const float *in, int h, int w, int c) {
     interp *ys = malloc(sizeof(interp) * (size_t)oh), *xs = malloc(sizeof(interp) * (size_t)ow);
     if (!ys || !xs) {

@@ -4,6 +4,7 @@
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
  *   A^T = [1 1 1 0; 0 1 -1 -1].
  * Threads take contiguous ranges of tiles and run single-threaded sgemms on their rows. */
+#include "simd.h"
 #include "winograd.h"
 
 #include <string.h>
@@ -55,6 +56,7 @@ size_t winograd_scratch_size(int oh, int ow, int cin, int cout, int threads) {
 }
 
 /* V[:, t, :] for tiles [t0, t1): v has 16 planes of (n_tiles, cin); zero: cin zeros (padding). */
+DD_VECTORIZED
 static void input_transform(float *v, size_t plane, const float *in, int in_ld, int h, int w,
                             int pad_top, int pad_left, int tiles_x, int cin, const float *zero,
                             int t0, int t1) { /* v holds tiles t0.. as rows 0.. */
@@ -87,6 +89,7 @@ static void input_transform(float *v, size_t plane, const float *in, int in_ld, 
 }
 
 /* Y = A^T M A for tiles [t0, t1), then bias + ReLU into out, or (no bias) = or += into out. */
+DD_VECTORIZED
 static void output_transform(float *out, int out_ld, const float *bias, int accumulate, const float *m,
                              size_t plane, int oh, int ow, int tiles_x, int cout, float *spare, int t0,
                              int t1) { /* m holds tiles t0.. as rows 0.. */
@@ -143,6 +146,7 @@ static void output_transform(float *out, int out_ld, const float *bias, int accu
     }
 }
 
+DD_VECTORIZED
 void winograd_conv3x3(float *out, int out_ld, const float *bias, int accumulate, const float *in,
                       int in_ld, int h, int w, int pad_top, int pad_left, int oh, int ow, const float *u,
                       int cin, int cout, float *scratch, int threads) {
