@@ -2,7 +2,7 @@
 
 int window_out_len(int n, int k, int stride, int same) {
     if (n <= 0) return 0;
-    if (same) return (n + stride - 1) / stride;
+    if (same) return (int)(((long long)n + stride - 1) / stride);
     return n < k ? 0 : (n - k) / stride + 1;
 }
 
