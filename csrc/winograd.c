@@ -102,45 +102,24 @@ static void output_transform(float *out, int out_ld, const float *bias, int accu
             int r = k / 2, c = k % 2;
             o[k] = (oy + r < oh && ox + c < ow) ? out + ((size_t)(oy + r) * ow + ox + c) * out_ld : spare;
         }
-        if (bias) {
 #pragma omp simd
-            for (int co = 0; co < cout; co++) {
-                float s0[4], s1[4], y[4];
-                for (int c = 0; c < 4; c++) { /* s = A^T x */
-                    s0[c] = x[c][co] + x[4 + c][co] + x[8 + c][co];
-                    s1[c] = x[4 + c][co] - x[8 + c][co] - x[12 + c][co];
-                }
-                y[0] = s0[0] + s0[1] + s0[2] + bias[co];
-                y[1] = s0[1] - s0[2] - s0[3] + bias[co];
-                y[2] = s1[0] + s1[1] + s1[2] + bias[co];
-                y[3] = s1[1] - s1[2] - s1[3] + bias[co];
-                for (int k = 0; k < 4; k++) o[k][co] = y[k] > 0.0f ? y[k] : 0.0f;
+        for (int co = 0; co < cout; co++) {
+            float s0[4], s1[4], y[4];
+            for (int c = 0; c < 4; c++) { /* s = A^T x */
+                s0[c] = x[c][co] + x[4 + c][co] + x[8 + c][co];
+                s1[c] = x[4 + c][co] - x[8 + c][co] - x[12 + c][co];
             }
-        } else if (!accumulate) {
-#pragma omp simd
-            for (int co = 0; co < cout; co++) {
-                float s0[4], s1[4];
-                for (int c = 0; c < 4; c++) {
-                    s0[c] = x[c][co] + x[4 + c][co] + x[8 + c][co];
-                    s1[c] = x[4 + c][co] - x[8 + c][co] - x[12 + c][co];
+            y[0] = s0[0] + s0[1] + s0[2]; /* y = s A */
+            y[1] = s0[1] - s0[2] - s0[3];
+            y[2] = s1[0] + s1[1] + s1[2];
+            y[3] = s1[1] - s1[2] - s1[3];
+            for (int k = 0; k < 4; k++) { /* the flags are loop-invariant: the compiler unswitches */
+                if (bias) {
+                    float v = y[k] + bias[co];
+                    o[k][co] = v > 0.0f ? v : 0.0f;
+                } else {
+                    o[k][co] = accumulate ? o[k][co] + y[k] : y[k];
                 }
-                o[0][co] = s0[0] + s0[1] + s0[2];
-                o[1][co] = s0[1] - s0[2] - s0[3];
-                o[2][co] = s1[0] + s1[1] + s1[2];
-                o[3][co] = s1[1] - s1[2] - s1[3];
-            }
-        } else {
-#pragma omp simd
-            for (int co = 0; co < cout; co++) {
-                float s0[4], s1[4];
-                for (int c = 0; c < 4; c++) {
-                    s0[c] = x[c][co] + x[4 + c][co] + x[8 + c][co];
-                    s1[c] = x[4 + c][co] - x[8 + c][co] - x[12 + c][co];
-                }
-                o[0][co] += s0[0] + s0[1] + s0[2];
-                o[1][co] += s0[1] - s0[2] - s0[3];
-                o[2][co] += s1[0] + s1[1] + s1[2];
-                o[3][co] += s1[1] - s1[2] - s1[3];
             }
         }
     }

@@ -64,8 +64,8 @@ def test_passes_at_once_on_one_model_equal_sequential_passes(model):
                 assert got.tobytes() == expected.tobytes()
 
 
-def test_the_gil_is_released_during_a_long_pass(model):
-    x = np.random.default_rng(0).uniform(-1, 1, (420, 420, 3)).astype(np.float32)
+def count_while(work) -> tuple[int, float]:
+    """Runs work() while another Python thread counts; returns (increments, seconds of work)."""
     count, stop = [0], threading.Event()
 
     def counter():
@@ -78,12 +78,17 @@ def test_the_gil_is_released_during_a_long_pass(model):
         time.sleep(0.05)
         before = count[0]
         start = time.monotonic()
-        model.loss_and_gradient(x, ["mixed8"])  # one C call
+        work()
         elapsed = time.monotonic() - start
-        during = count[0] - before
+        return count[0] - before, elapsed
     finally:
         stop.set()
         t.join()
+
+
+def test_the_gil_is_released_during_a_long_pass(model):
+    x = np.random.default_rng(0).uniform(-1, 1, (420, 420, 3)).astype(np.float32)
+    during, elapsed = count_while(lambda: model.loss_and_gradient(x, ["mixed8"]))  # one C call
     assert elapsed > 0.1, "the pass is too short to tell"
     # A held GIL lets the counter run only at the call's edges (a few switch intervals of 5 ms);
     # released, it counts all along (~1e6 / s on one core).
@@ -91,22 +96,7 @@ def test_the_gil_is_released_during_a_long_pass(model):
 
 
 def test_the_gil_is_released_during_a_dream(model):
-    count, stop = [0], threading.Event()
-
-    def counter():
-        while not stop.is_set():
-            count[0] += 1
-
-    t = threading.Thread(target=counter)
-    t.start()
-    try:
-        before = count[0]
-        start = time.monotonic()
-        deepdream.dream(photo(300, 300, 1), model=model, octaves=[0], steps_per_octave=2, tile_size=512,
-                        progress=False, seed=0)
-        elapsed = time.monotonic() - start
-        during = count[0] - before
-    finally:
-        stop.set()
-        t.join()
+    img = photo(300, 300, 1)
+    during, elapsed = count_while(lambda: deepdream.dream(
+        img, model=model, octaves=[0], steps_per_octave=2, tile_size=512, progress=False, seed=0))
     assert during > 10000 * elapsed, f"{during} increments in {elapsed:.2f} s"
