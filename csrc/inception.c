@@ -1,6 +1,7 @@
 #include "inception.h"
 
 #include <limits.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +363,7 @@ void inception_forward(const inception_net *net, inception_workspace *ws, const 
         const net_tensor *in = &t[op->in], *out = &t[op->out];
         float *y = at(ws->act, out) + op->out_offset;
         const float *a = at(ws->act, in);
+        double start = ws->op_seconds ? omp_get_wtime() : 0.0;
         switch (op->kind) {
         case OP_CONV:
             conv2d_forward(y, out->c, ws->col, a, net->kernel[op->conv], net->wino[op->conv],
@@ -374,6 +376,7 @@ void inception_forward(const inception_net *net, inception_workspace *ws, const 
             avgpool_forward(y, a, g, in->c, threads);
             break;
         }
+        if (ws->op_seconds) ws->op_seconds[2 * i] += omp_get_wtime() - start;
     }
 }
 
@@ -416,6 +419,7 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
         float *da = at(ws->grad, in);
         const int accumulate = written[op->in];
         written[op->in] = 1;
+        double start = ws->op_seconds ? omp_get_wtime() : 0.0;
         switch (op->kind) {
         case OP_CONV:
             conv2d_backward(da, dy, out->c, ws->col, at(ws->act, out) + op->out_offset,
@@ -430,6 +434,7 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
             avgpool_backward(da, dy, g, in->c, accumulate, threads);
             break;
         }
+        if (ws->op_seconds) ws->op_seconds[2 * i + 1] += omp_get_wtime() - start;
     }
     memcpy(dx, at(ws->grad, &t[0]), (size_t)t[0].h * t[0].w * 3 * sizeof(float));
 }

@@ -59,6 +59,7 @@ typedef struct {
     float *act, *grad, *col;
     int *argmax;
     size_t act_cap, grad_cap, col_cap, argmax_cap; /* allocated sizes, in elements */
+    double *op_seconds; /* NULL, or 2 per op: wall seconds of its forward and backward, added to */
 } inception_workspace;
 
 extern const conv_spec INCEPTION_CONVS[INCEPTION_N_CONVS];

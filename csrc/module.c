@@ -242,6 +242,9 @@ typedef struct {
     float *out[INCEPTION_N_BLOCKS]; /* activations (copied out) */
     float *dx;
     double loss;
+    double *op_seconds; /* profile: per op forward and backward seconds, summed over repeats */
+    int repeats;
+    int *op_out;        /* profile: per op output height and width */
 } pass_ctx;
 
 static void run_activations(const inception_net *net, inception_workspace *ws, void *p) {
@@ -260,6 +263,17 @@ static void run_gradient(const inception_net *net, inception_workspace *ws, void
     inception_forward(net, ws, ctx->x);
     ctx->loss = inception_loss(net, ws, ctx->mask);
     inception_backward(net, ws, ctx->mask, ctx->dx);
+}
+
+static void run_profile(const inception_net *net, inception_workspace *ws, void *p) {
+    pass_ctx *ctx = p;
+    ws->op_seconds = ctx->op_seconds;
+    for (int r = 0; r < ctx->repeats; r++) run_gradient(net, ws, ctx);
+    ws->op_seconds = NULL;
+    for (int i = 0; i < net->block_end[ws->depth]; i++) {
+        ctx->op_out[2 * i] = ws->windows[i].ho;
+        ctx->op_out[2 * i + 1] = ws->windows[i].wo;
+    }
 }
 
 static PyObject *Network_activations(NetworkObject *self, PyObject *args) {
@@ -331,6 +345,56 @@ static PyObject *Network_loss_and_gradient(NetworkObject *self, PyObject *args) 
         return raise_status(status, &err);
     }
     return Py_BuildValue("(dN)", ctx.loss, dx);
+}
+
+/* profile(x, blocks, repeats, threads) -> [(kind, conv, (ho, wo), forward_s, backward_s)] per op
+ * run, in forward order: kind "conv" (conv = N of conv2d_N), "maxpool" or "avgpool" (conv = 0),
+ * the op's output size; seconds summed over `repeats` forward+backward passes. */
+static PyObject *Network_profile(NetworkObject *self, PyObject *args) {
+    PyObject *xobj, *layers;
+    int repeats, threads;
+    if (!Network_ready(self) || !PyArg_ParseTuple(args, "OOii", &xobj, &layers, &repeats, &threads) ||
+        !check_threads(threads))
+        return NULL;
+    if (repeats < 1 || repeats > 1000) {
+        PyErr_Format(PyExc_ValueError, "repeats must be 1..1000, got %d", repeats);
+        return NULL;
+    }
+    pass_ctx ctx = {0};
+    int depth;
+    if (!parse_layers(layers, &ctx.mask, &depth)) return NULL;
+    PyArrayObject *x = as_image(xobj, "x");
+    if (!x) return NULL;
+    double seconds[2 * INCEPTION_MAX_OPS] = {0};
+    int out_hw[2 * INCEPTION_MAX_OPS] = {0};
+    PyArrayObject *dx = new_float32(3, PyArray_DIMS(x));
+    if (!dx) {
+        Py_DECREF(x);
+        return NULL;
+    }
+    ctx.x = PyArray_DATA(x);
+    ctx.dx = PyArray_DATA(dx);
+    ctx.op_seconds = seconds;
+    ctx.op_out = out_hw;
+    ctx.repeats = repeats;
+    dd_error err = {{0}};
+    dd_status status = with_workspace(self, (int)PyArray_DIM(x, 0), (int)PyArray_DIM(x, 1), depth,
+                                      threads, run_profile, &ctx, &err);
+    Py_DECREF(x);
+    Py_DECREF(dx);
+    if (status != DD_OK) return raise_status(status, &err);
+    static const char *kinds[] = {"conv", "maxpool", "avgpool"};
+    int n = self->net.block_end[depth];
+    PyObject *list = PyList_New(n);
+    for (int i = 0; list && i < n; i++) {
+        const net_op *op = &self->net.ops[i];
+        PyObject *item = Py_BuildValue("(si(ii)dd)", kinds[op->kind],
+                                       op->kind == OP_CONV ? op->conv + 1 : 0, out_hw[2 * i],
+                                       out_hw[2 * i + 1], seconds[2 * i], seconds[2 * i + 1]);
+        if (!item) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, i, item);
+    }
+    return list;
 }
 
 static PyObject *Network_min_side(NetworkObject *self, PyObject *args) {
@@ -517,6 +581,8 @@ static PyMethodDef Network_methods[] = {
      "dream(img, blocks, sizes, steps, step_size, tile_size, cover, shifts, seed, callback, threads=1, "
      "with_image=True) "
      "-> image at the last octave's size"},
+    {"profile", (PyCFunction)Network_profile, METH_VARARGS,
+     "profile(x, blocks, repeats, threads) -> [(kind, conv, (ho, wo), forward_s, backward_s)] per op"},
     {"min_side", (PyCFunction)Network_min_side, METH_VARARGS,
      "min_side(block) -> smallest input side that reaches mixed{block}"},
     {"macs", (PyCFunction)Network_macs, METH_VARARGS,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -82,6 +83,18 @@ def check_image(x: object, name: str = "x") -> np.ndarray:
     return x
 
 
+class OpTime(NamedTuple):
+    """One op's share of :meth:`InceptionV3.profile`."""
+
+    name: str        #: conv2d_5 (Keras' numbering), max_pooling2d_1 (the first max pool), ...
+    kind: str        #: "conv", "maxpool" or "avgpool"
+    shape: str       #: "3x3/1 80->192" for a conv (kernel/stride cin->cout), "3x3/2" for a pool
+    output: tuple[int, int]  #: output height and width
+    macs: int        #: a conv's multiply-adds of the forward pass, counted naively; 0 for a pool
+    forward_s: float
+    backward_s: float
+
+
 class InceptionV3:
     """InceptionV3 with folded batch norm, for activations and DeepDream gradients.
 
@@ -140,6 +153,32 @@ class InceptionV3:
         True
         """
         return self._net.loss_and_gradient(check_image(x), self._blocks(layers), check_threads(self.threads))
+
+    def profile(self, x: np.ndarray, layers: Iterable[str] | str, repeats: int = 1) -> list[OpTime]:
+        """Wall time of every op of ``repeats`` forward + backward passes (a loss_and_gradient
+        each), in forward order, summed over the repeats.
+
+        >>> ops = model.profile(preprocess(photo), ["mixed3", "mixed5"], repeats=5)
+        >>> max(ops, key=lambda op: op.forward_s + op.backward_s).name
+        'conv2d_5'
+        """
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 1000:
+            raise ValueError(f"repeats must be an int from 1 to 1000, got {repeats!r}")
+        table = _deepdream.conv_table()
+        ops = []
+        pools = {"maxpool": 0, "avgpool": 0}
+        for kind, conv, out, forward_s, backward_s in self._net.profile(
+                check_image(x), self._blocks(layers), repeats, check_threads(self.threads)):
+            if kind == "conv":
+                kh, kw, cin, cout, stride, padding = table[conv - 1]
+                name, shape = f"conv2d_{conv}", f"{kh}x{kw}/{stride} {cin}->{cout}"
+                macs = out[0] * out[1] * kh * kw * cin * cout
+            else:
+                pools[kind] += 1
+                keras = "max_pooling2d" if kind == "maxpool" else "average_pooling2d"
+                name, shape, macs = f"{keras}_{pools[kind]}", f"3x3/{1 if kind == 'avgpool' else 2}", 0
+            ops.append(OpTime(name, kind, shape, out, macs, forward_s, backward_s))
+        return ops
 
     def _blocks(self, layers: Iterable[str] | str) -> list[int]:
         blocks = layer_indices(layers)

@@ -108,3 +108,17 @@ def test_results_are_identical_for_any_thread_count():
 def test_bad_thread_counts(threads):
     with pytest.raises((TypeError, ValueError), match="threads"):
         deepdream.InceptionV3(threads=threads)
+
+
+def test_profile_times_every_op_of_the_pass(model):
+    x = np.random.default_rng(3).uniform(-1, 1, (160, 160, 3)).astype(np.float32)
+    ops = model.profile(x, ["mixed3"], repeats=2)
+    # the stem (5 convs, 2 max pools) and mixed0..mixed3 (7 + 7 + 7 + 4 convs, 3 avg + 1 max pool)
+    assert [op.kind for op in ops].count("conv") == 5 + 7 * 3 + 4
+    assert [op.name for op in ops if op.kind != "conv"] == [
+        "max_pooling2d_1", "max_pooling2d_2", "average_pooling2d_1", "average_pooling2d_2",
+        "average_pooling2d_3", "max_pooling2d_3"]
+    assert ops[5].name == "conv2d_5" and ops[5].shape == "3x3/1 80->192"
+    assert all(op.forward_s > 0 and op.backward_s > 0 for op in ops)
+    with pytest.raises(ValueError, match="repeats must be an int from 1 to 1000"):
+        model.profile(x, ["mixed3"], repeats=0)
