@@ -1,6 +1,6 @@
 /* Convolution + bias + ReLU (batch norm folded into kernel and bias), NHWC, one image.
  * Forward: im2col + sgemm (1x1 stride-1 kernels skip im2col: the NHWC buffer is the matrix;
- * 3x3 stride-1 kernels run by Winograd F(2x2, 3x3), winograd.c).
+ * 3x3 and 5x5 stride-1 kernels run by Winograd F(4x4, 3x3) and F(2x2, 5x5), winograd.c).
  * Backward to the input: ReLU mask on the incoming gradient, sgemm with the transposed kernel,
  * col2im. No weight gradients: DeepDream only needs d loss / d input.
  *
@@ -21,15 +21,13 @@ static int is_pointwise(const window *g) {
 }
 
 int conv2d_uses_winograd(const window *g) {
-    return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1;
+    return g->kh == g->kw && winograd_supports(g->kh) && g->sh == 1 && g->sw == 1;
 }
 
 size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {
     if (is_pointwise(g)) return 0;
     if (conv2d_uses_winograd(g)) {
-        size_t fwd = winograd_scratch_size(g->ho, g->wo, cin, cout, threads);
-        size_t bwd = winograd_scratch_size(g->h, g->w, cout, cin, threads);
-        return fwd > bwd ? fwd : bwd;
+        return winograd_scratch_size(cin, cout, threads); /* the same for the backward pass */
     }
     return (size_t)g->ho * g->wo * g->kh * g->kw * cin;
 }
@@ -112,8 +110,8 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
                     const float *wino, const float *bias, const window *g, int cin, int cout,
                     int threads) {
     if (conv2d_uses_winograd(g)) {
-        winograd_conv3x3(out, out_ld, bias, 0, in, cin, g->h, g->w, g->pad_top, g->pad_left, g->ho,
-                         g->wo, wino, cin, cout, col, threads);
+        winograd_conv(out, out_ld, bias, 0, in, cin, g->h, g->w, g->pad_top, g->pad_left, g->ho,
+                      g->wo, g->kh, wino, cin, cout, col, threads);
         return;
     }
     const int npix = g->ho * g->wo;
@@ -155,15 +153,15 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
     if (threads > npix) threads = npix > 0 ? npix : 1;
     if (conv2d_uses_winograd(g)) {
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
-         * that it lands on the input: pad' = 2 - pad */
+         * that it lands on the input: pad' = k - 1 - pad */
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int p = 0; p < npix; p++) {
             float *d = dout + (size_t)p * out_ld;
             const float *o = out + (size_t)p * out_ld;
             for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
         }
-        winograd_conv3x3(din, cin, NULL, accumulate, dout, out_ld, g->ho, g->wo, 2 - g->pad_top,
-                         2 - g->pad_left, g->h, g->w, wino_back, cout, cin, col, threads);
+        winograd_conv(din, cin, NULL, accumulate, dout, out_ld, g->ho, g->wo, g->kh - 1 - g->pad_top,
+                      g->kw - 1 - g->pad_left, g->h, g->w, g->kh, wino_back, cout, cin, col, threads);
         return;
     }
 #pragma omp parallel num_threads(threads)

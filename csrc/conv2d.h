@@ -5,7 +5,7 @@
 
 #include "window.h"
 
-/* Whether a kernel of this geometry runs by Winograd (3x3, stride 1). */
+/* Whether a kernel of this geometry runs by Winograd (3x3 or 5x5, stride 1). */
 int conv2d_uses_winograd(const window *g);
 
 /* Floats of scratch conv2d_forward/backward need for this geometry (0 for a 1x1/1). */

@@ -184,16 +184,18 @@ void inception_init(inception_net *net) {
 dd_status inception_prepare(inception_net *net, dd_error *err) {
     for (int i = 0; i < INCEPTION_N_CONVS; i++) {
         const conv_spec *s = &INCEPTION_CONVS[i];
-        if (!net->kernel[i] || s->kh != 3 || s->kw != 3 || s->stride != 1 || net->wino[i]) continue;
+        if (!net->kernel[i] || s->kh != s->kw || !winograd_supports(s->kh) || s->stride != 1 ||
+            net->wino[i])
+            continue;
         size_t n = winograd_kernel_size(s->cin, s->cout);
         net->wino[i] = malloc(n * sizeof(float));
         net->wino_back[i] = malloc(n * sizeof(float));
         if (!net->wino[i] || !net->wino_back[i]) {
             inception_release(net);
-            return dd_fail(err, DD_ERR_NOMEM, "out of memory transforming the 3x3 kernels");
+            return dd_fail(err, DD_ERR_NOMEM, "out of memory transforming the kernels for Winograd");
         }
-        winograd_kernel_transform(net->wino[i], net->kernel[i], s->cin, s->cout, 0);
-        winograd_kernel_transform(net->wino_back[i], net->kernel[i], s->cin, s->cout, 1);
+        winograd_kernel_transform(net->wino[i], net->kernel[i], s->kh, s->cin, s->cout, 0);
+        winograd_kernel_transform(net->wino_back[i], net->kernel[i], s->kh, s->cin, s->cout, 1);
     }
     return DD_OK;
 }

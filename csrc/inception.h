@@ -39,7 +39,7 @@ typedef struct {
     int block_tensors_end[INCEPTION_N_BLOCKS];      /* tensors [0, end) are used up to mixed{b} */
     const float *kernel[INCEPTION_N_CONVS];         /* (kh, kw, cin, cout), NULL if missing */
     const float *bias[INCEPTION_N_CONVS];           /* (cout) */
-    float *wino[INCEPTION_N_CONVS];                 /* 3x3/1 kernels for Winograd, owned */
+    float *wino[INCEPTION_N_CONVS];                 /* 3x3/1 and 5x5/1 kernels for Winograd, owned */
     float *wino_back[INCEPTION_N_CONVS];            /* and for their backward pass, owned */
 } inception_net;
 
@@ -66,7 +66,7 @@ extern const conv_spec INCEPTION_CONVS[INCEPTION_N_CONVS];
 
 void inception_init(inception_net *net);
 
-/* After the kernels are set: transforms the 3x3 stride-1 kernels for Winograd. */
+/* After the kernels are set: transforms the 3x3 and 5x5 stride-1 kernels for Winograd. */
 dd_status inception_prepare(inception_net *net, dd_error *err);
 
 /* Frees what inception_prepare allocated. */

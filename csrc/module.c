@@ -632,7 +632,7 @@ static float *op_scratch(const window *g, const float *kernel, int cin, int cout
     float *col = PyMem_Malloc((conv2d_scratch_size(g, cin, cout, 2) + 1) * sizeof(float));
     if (col && conv2d_uses_winograd(g)) {
         *wino = PyMem_Malloc(winograd_kernel_size(cin, cout) * sizeof(float));
-        if (*wino) winograd_kernel_transform(*wino, kernel, cin, cout, backward);
+        if (*wino) winograd_kernel_transform(*wino, kernel, g->kh, cin, cout, backward);
         else {
             PyMem_Free(col);
             col = NULL;

@@ -1,9 +1,19 @@
-/* Winograd F(2x2, 3x3) (Lavin & Gray, 2015), NHWC:
- *   U = G g G^T per (cin, cout); V = B^T d B per 4x4 input tile and channel;
- *   M[xi] = V[xi] U[xi] as 16 GEMMs over all tiles; Y = A^T M A per 2x2 output tile.
- *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
- *   A^T = [1 1 1 0; 0 1 -1 -1].
- * Threads take contiguous ranges of tiles and run single-threaded sgemms on their rows. */
+/* Winograd convolution over 6x6 tiles (Lavin & Gray, 2015), NHWC, points 0, +-1, +-2, inf:
+ * F(4x4, 3x3) for 3x3 kernels (36 multiplies per 16 outputs instead of 144) and F(2x2, 5x5) for
+ * 5x5 kernels (36 per 4 instead of 100). Both share the input transform:
+ *   V = B^T d B per 6x6 input tile and channel; U = G g G^T per (cin, cout), computed in double;
+ *   M[xi] = V[xi] U[xi] as 36 GEMMs over a chunk of tiles; Y = A^T M A per m x m output tile.
+ *   B^T = [4  0 -5  0 1 0]   G3 = [ 1/4     0    0]   G5 = [ 1/4    0     0    0     0]
+ *         [0 -4 -4  1 1 0]        [-1/6  -1/6 -1/6]        [-1/6 -1/6  -1/6 -1/6  -1/6]
+ *         [0  4 -4 -1 1 0]        [-1/6   1/6 -1/6]        [-1/6  1/6  -1/6  1/6  -1/6]
+ *         [0 -2 -1  2 1 0]        [1/24  1/12  1/6]        [1/24 1/12  1/6   1/3   2/3]
+ *         [0  2 -1 -2 1 0]        [1/24 -1/12  1/6]        [1/24 -1/12 1/6  -1/3   2/3]
+ *         [0  4  0 -5 0 1]        [   0     0    1]        [   0    0     0    0     1]
+ *   A3^T = [1 1  1 1  1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ *   A5^T = [1 1  1 1  1 0; 0 1 -1 2 -2 1]
+ * The tiles are cut into chunks at fixed places (independent of the thread count), and each chunk
+ * is one set of GEMMs on one thread: every output is computed by the same operations in the same
+ * order for any number of threads. */
 #include "simd.h"
 #include "winograd.h"
 
@@ -11,143 +21,240 @@
 
 #include "blas.h"
 
-size_t winograd_kernel_size(int cin, int cout) { return (size_t)16 * cin * cout; }
+#define ALPHA 6 /* tile side */
+#define NXI (ALPHA * ALPHA)
 
-void winograd_kernel_transform(float *u, const float *kernel, int cin, int cout, int backward) {
+/* The transforms' small loops and helpers are unrolled and inlined into the loop over channels,
+ * which the compiler then vectorises. */
+#define INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 6")
+#if defined(__GNUC__) && !defined(__clang__)
+#define IVDEP _Pragma("GCC ivdep")
+#else
+#define IVDEP
+#endif
+
+static const double G3[ALPHA][3] = {{1.0 / 4, 0, 0},
+                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                    {0, 0, 1}};
+static const double G5[ALPHA][5] = {{1.0 / 4, 0, 0, 0, 0},
+                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                    {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
+                                    {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
+                                    {0, 0, 0, 0, 1}};
+
+int winograd_supports(int k) { return k == 3 || k == 5; }
+
+size_t winograd_kernel_size(int cin, int cout) { return (size_t)NXI * cin * cout; }
+
+void winograd_kernel_transform(float *u, const float *kernel, int k, int cin, int cout, int backward) {
+    /* k is 3 or 5 (winograd_supports) */
     const int rows = backward ? cout : cin, cols = backward ? cin : cout;
+    const double *gm = k == 3 ? &G3[0][0] : &G5[0][0]; /* (ALPHA, k) */
     for (int i = 0; i < cin; i++) {
         for (int o = 0; o < cout; o++) {
-            float g[3][3], t[4][3];
-            for (int ky = 0; ky < 3; ky++)
-                for (int kx = 0; kx < 3; kx++) {
-                    int sy = backward ? 2 - ky : ky, sx = backward ? 2 - kx : kx;
-                    g[ky][kx] = kernel[((size_t)(sy * 3 + sx) * cin + i) * cout + o];
+            double g[5][5], t[ALPHA][5];
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    int sy = backward ? k - 1 - ky : ky, sx = backward ? k - 1 - kx : kx;
+                    g[ky][kx] = kernel[((size_t)(sy * k + sx) * cin + i) * cout + o];
                 }
-            for (int k = 0; k < 3; k++) { /* t = G g */
-                t[0][k] = g[0][k];
-                t[1][k] = 0.5f * (g[0][k] + g[1][k] + g[2][k]);
-                t[2][k] = 0.5f * (g[0][k] - g[1][k] + g[2][k]);
-                t[3][k] = g[2][k];
-            }
+            for (int r = 0; r < ALPHA; r++) /* t = G g */
+                for (int c = 0; c < k; c++) {
+                    double s = 0.0;
+                    for (int j = 0; j < k; j++) s += gm[r * k + j] * g[j][c];
+                    t[r][c] = s;
+                }
             size_t at = backward ? (size_t)o * cols + i : (size_t)i * cols + o;
-            for (int r = 0; r < 4; r++) { /* u = t G^T */
-                float v[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]),
-                              0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
-                for (int c = 0; c < 4; c++) u[(size_t)(r * 4 + c) * rows * cols + at] = v[c];
-            }
+            for (int r = 0; r < ALPHA; r++) /* u = t G^T */
+                for (int c = 0; c < ALPHA; c++) {
+                    double s = 0.0;
+                    for (int j = 0; j < k; j++) s += t[r][j] * gm[c * k + j];
+                    u[(size_t)(r * ALPHA + c) * rows * cols + at] = (float)s;
+                }
         }
     }
 }
 
-static int tiles_of(int n) { return (n + 1) / 2; }
-
-/* Tiles per chunk: V and M of a chunk (16 x chunk x (cin + cout) floats) stay near 1 MB, so the
+/* Tiles per chunk: V and M of a chunk (36 x chunk x (cin + cout) floats) stay near 1 MB, so the
  * transforms and the GEMMs work in cache, but GEMMs keep at least 64 rows. */
 static int chunk_tiles(int cin, int cout) {
-    int chunk = 262144 / (16 * (cin + cout));
+    int chunk = 262144 / (NXI * (cin + cout));
     return chunk < 64 ? 64 : chunk;
 }
 
-/* Per thread: V and M of one chunk, a row of zeros (padding) and a spare output row. */
-size_t winograd_scratch_size(int oh, int ow, int cin, int cout, int threads) {
-    (void)oh;
-    (void)ow;
-    return (size_t)threads * ((size_t)16 * chunk_tiles(cin, cout) + 2) * ((size_t)cin + cout);
+/* Per thread: V and M of one chunk, and a tile for the edges (36 x cin, or up to 16 x cout). */
+static size_t per_thread(int cin, int cout) {
+    return (size_t)NXI * (chunk_tiles(cin, cout) + 1) * ((size_t)cin + cout);
 }
 
-/* V[:, t, :] for tiles [t0, t1): v has 16 planes of (n_tiles, cin); zero: cin zeros (padding). */
-DD_VECTORIZED
-static void input_transform(float *v, size_t plane, const float *in, int in_ld, int h, int w,
-                            int pad_top, int pad_left, int tiles_x, int cin, const float *zero,
-                            int t0, int t1) { /* v holds tiles t0.. as rows 0.. */
-    for (int t = t0; t < t1; t++) {
-        int y0 = (t / tiles_x) * 2 - pad_top, x0 = (t % tiles_x) * 2 - pad_left;
-        const float *d[16];
-        float *o[16];
-        for (int k = 0; k < 16; k++) {
-            int iy = y0 + k / 4, ix = x0 + k % 4;
-            d[k] = (iy < 0 || iy >= h || ix < 0 || ix >= w) ? zero : in + ((size_t)iy * w + ix) * in_ld;
-            o[k] = v + (size_t)k * plane + (size_t)(t - t0) * cin;
+size_t winograd_scratch_size(int cin, int cout, int threads) {
+    return (size_t)threads * per_thread(cin, cout);
+}
+
+/* y (6) = B^T x (6); the rows of B^T share their sums. */
+INLINE void apply_bt(float *y, const float *x) {
+    float a = x[4] - 4.0f * x[2], b = x[3] - 4.0f * x[1], p = x[4] - x[2], q = 2.0f * (x[3] - x[1]);
+    y[0] = (4.0f * x[0] - 5.0f * x[2]) + x[4];
+    y[1] = a + b;
+    y[2] = a - b;
+    y[3] = p + q;
+    y[4] = p - q;
+    y[5] = (4.0f * x[1] - 5.0f * x[3]) + x[5];
+}
+
+/* v[k * v_ld + ch] (k = 6 y + x) <- (B^T d B)[y][x] of one tile of channels, d[y][x][ch] at
+ * d[y * rs + x * cs + ch]. */
+INLINE void input_tile(float *restrict v, size_t v_ld, const float *restrict d, size_t rs, size_t cs,
+                       int cin) {
+    IVDEP for (int ch = 0; ch < cin; ch++) {
+        float s[ALPHA][ALPHA], x[ALPHA], y[ALPHA];
+        UNROLL for (int c = 0; c < ALPHA; c++) { /* s = B^T d, column by column */
+            UNROLL for (int j = 0; j < ALPHA; j++) x[j] = d[j * rs + c * cs + ch];
+            apply_bt(y, x);
+            UNROLL for (int j = 0; j < ALPHA; j++) s[j][c] = y[j];
         }
-#pragma omp simd
-        for (int ch = 0; ch < cin; ch++) {
-            float s[4][4]; /* s = B^T x, column by column */
-            for (int c = 0; c < 4; c++) {
-                s[0][c] = d[c][ch] - d[8 + c][ch];
-                s[1][c] = d[4 + c][ch] + d[8 + c][ch];
-                s[2][c] = d[8 + c][ch] - d[4 + c][ch];
-                s[3][c] = d[4 + c][ch] - d[12 + c][ch];
-            }
-            for (int r = 0; r < 4; r++) { /* V = s B */
-                o[r * 4 + 0][ch] = s[r][0] - s[r][2];
-                o[r * 4 + 1][ch] = s[r][1] + s[r][2];
-                o[r * 4 + 2][ch] = s[r][2] - s[r][1];
-                o[r * 4 + 3][ch] = s[r][1] - s[r][3];
-            }
+        UNROLL for (int r = 0; r < ALPHA; r++) { /* V = s B */
+            apply_bt(y, s[r]);
+            UNROLL for (int c = 0; c < ALPHA; c++) v[(r * ALPHA + c) * v_ld + ch] = y[c];
         }
     }
 }
 
-/* Y = A^T M A for tiles [t0, t1), then bias + ReLU into out, or (no bias) = or += into out. */
+/* V for tiles [t0, t1) of side m (a 6x6 input window every m pixels) into rows 0.. of the 36
+ * planes of v (plane floats apart, cin per row). Tiles that overlap the padding are copied into
+ * stage (36 x cin floats) with zeros first. */
 DD_VECTORIZED
-static void output_transform(float *out, int out_ld, const float *bias, int accumulate, const float *m,
-                             size_t plane, int oh, int ow, int tiles_x, int cout, float *spare, int t0,
-                             int t1) { /* m holds tiles t0.. as rows 0.. */
+static void input_transform(float *v, size_t plane, const float *in, int in_ld, int h, int w,
+                            int pad_top, int pad_left, int m, int tiles_x, int cin, float *stage,
+                            int t0, int t1) {
     for (int t = t0; t < t1; t++) {
-        int oy = (t / tiles_x) * 2, ox = (t % tiles_x) * 2;
-        const float *x[16];
-        float *o[4];
-        for (int k = 0; k < 16; k++) x[k] = m + (size_t)k * plane + (size_t)(t - t0) * cout;
-        for (int k = 0; k < 4; k++) { /* outputs past the edge go to a spare row */
-            int r = k / 2, c = k % 2;
-            o[k] = (oy + r < oh && ox + c < ow) ? out + ((size_t)(oy + r) * ow + ox + c) * out_ld : spare;
+        int y0 = (t / tiles_x) * m - pad_top, x0 = (t % tiles_x) * m - pad_left;
+        float *vt = v + (size_t)(t - t0) * cin;
+        if (y0 >= 0 && x0 >= 0 && y0 + ALPHA <= h && x0 + ALPHA <= w) {
+            input_tile(vt, plane, in + ((size_t)y0 * w + x0) * in_ld, (size_t)w * in_ld, in_ld, cin);
+            continue;
         }
-#pragma omp simd
-        for (int co = 0; co < cout; co++) {
-            float s0[4], s1[4], y[4];
-            for (int c = 0; c < 4; c++) { /* s = A^T x */
-                s0[c] = x[c][co] + x[4 + c][co] + x[8 + c][co];
-                s1[c] = x[4 + c][co] - x[8 + c][co] - x[12 + c][co];
-            }
-            y[0] = s0[0] + s0[1] + s0[2]; /* y = s A */
-            y[1] = s0[1] - s0[2] - s0[3];
-            y[2] = s1[0] + s1[1] + s1[2];
-            y[3] = s1[1] - s1[2] - s1[3];
-            for (int k = 0; k < 4; k++) { /* the flags are loop-invariant: the compiler unswitches */
-                if (bias) {
-                    float v = y[k] + bias[co];
-                    o[k][co] = v > 0.0f ? v : 0.0f;
+        for (int k = 0; k < NXI; k++) {
+            int iy = y0 + k / ALPHA, ix = x0 + k % ALPHA;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                memset(stage + (size_t)k * cin, 0, (size_t)cin * sizeof(float));
+            else
+                memcpy(stage + (size_t)k * cin, in + ((size_t)iy * w + ix) * in_ld,
+                       (size_t)cin * sizeof(float));
+        }
+        input_tile(vt, plane, stage, (size_t)ALPHA * cin, cin, cin);
+    }
+}
+
+/* y (m) = A^T x (6) for m = 4 (3x3 kernels) or 2 (5x5): the rows of A^T share their sums. */
+INLINE void apply_at(float *y, const float *x, int m) {
+    float a = x[1] + x[2], b = x[1] - x[2], c = x[3] + x[4], d = x[3] - x[4];
+    y[0] = x[0] + a + c;
+    if (m == 4) {
+        y[1] = b + 2.0f * d;
+        y[2] = a + 4.0f * c;
+        y[3] = (b + 8.0f * d) + x[5];
+    } else {
+        y[1] = (b + 2.0f * d) + x[5];
+    }
+}
+
+enum { SET, ADD, BIAS_RELU }; /* what an output tile does to the output */
+
+/* One m x m tile of Y = A^T M A, M[k][co] at x[k * x_ld + co], into o[r * rs + c * cs + co]:
+ * = Y, += Y, or = relu(Y + bias). m (4 or 2) and mode are constants where this is inlined. */
+INLINE void output_tile(float *restrict o, size_t rs, size_t cs, const float *restrict bias,
+                        const float *restrict x, size_t x_ld, int cout, const int m, const int mode) {
+    IVDEP for (int co = 0; co < cout; co++) {
+        float s[4][ALPHA], col[ALPHA], y[4];
+        UNROLL for (int c = 0; c < ALPHA; c++) { /* s = A^T x, column by column */
+            UNROLL for (int j = 0; j < ALPHA; j++) col[j] = x[(j * ALPHA + c) * x_ld + co];
+            apply_at(y, col, m);
+            UNROLL for (int j = 0; j < m; j++) s[j][c] = y[j];
+        }
+        UNROLL for (int r = 0; r < m; r++) { /* y = s A */
+            apply_at(y, s[r], m);
+            UNROLL for (int c = 0; c < m; c++) {
+                float *p = o + r * rs + c * cs + co;
+                if (mode == BIAS_RELU) {
+                    float val = y[c] + bias[co];
+                    *p = val > 0.0f ? val : 0.0f;
+                } else if (mode == ADD) {
+                    *p += y[c];
                 } else {
-                    o[k][co] = accumulate ? o[k][co] + y[k] : y[k];
+                    *p = y[c];
                 }
             }
         }
     }
 }
 
+/* Y for tiles [t0, t1) of side m from rows 0.. of the 36 planes of mm into out (output_tile).
+ * Tiles that cross the bottom or right edge go through stage (m x m x cout floats). */
 DD_VECTORIZED
-void winograd_conv3x3(float *out, int out_ld, const float *bias, int accumulate, const float *in,
-                      int in_ld, int h, int w, int pad_top, int pad_left, int oh, int ow, const float *u,
-                      int cin, int cout, float *scratch, int threads) {
-    const int tiles_x = tiles_of(ow), n_tiles = tiles_of(oh) * tiles_x;
-    const int chunk = chunk_tiles(cin, cout);
+static void output_transform(float *out, int out_ld, const float *bias, int mode, const float *mm,
+                             size_t plane, int oh, int ow, int m, int tiles_x, int cout,
+                             float *stage, int t0, int t1) {
+    const size_t row = (size_t)cout * sizeof(float);
+    for (int t = t0; t < t1; t++) {
+        int oy = (t / tiles_x) * m, ox = (t % tiles_x) * m;
+        const float *x = mm + (size_t)(t - t0) * cout;
+        float *dst = out + ((size_t)oy * ow + ox) * out_ld, *o = dst;
+        const size_t rs = (size_t)ow * out_ld, cs = out_ld; /* pixel strides in out */
+        size_t o_rs = rs, o_cs = cs;
+        int inside = oy + m <= oh && ox + m <= ow;
+        if (!inside) {
+            o = stage;
+            o_rs = (size_t)m * cout;
+            o_cs = cout;
+            for (int k = 0; mode == ADD && k < m * m; k++) /* what to add to; zeros past the edge */
+                if (oy + k / m < oh && ox + k % m < ow)
+                    memcpy(o + (size_t)k * cout, dst + (k / m) * rs + (k % m) * cs, row);
+                else
+                    memset(o + (size_t)k * cout, 0, row);
+        }
+        /* each case compiled with its constants */
+        if (m == 4 && mode == BIAS_RELU) output_tile(o, o_rs, o_cs, bias, x, plane, cout, 4, BIAS_RELU);
+        else if (m == 4 && mode == ADD) output_tile(o, o_rs, o_cs, bias, x, plane, cout, 4, ADD);
+        else if (m == 4) output_tile(o, o_rs, o_cs, bias, x, plane, cout, 4, SET);
+        else if (mode == BIAS_RELU) output_tile(o, o_rs, o_cs, bias, x, plane, cout, 2, BIAS_RELU);
+        else if (mode == ADD) output_tile(o, o_rs, o_cs, bias, x, plane, cout, 2, ADD);
+        else output_tile(o, o_rs, o_cs, bias, x, plane, cout, 2, SET);
+        for (int k = 0; !inside && k < m * m; k++)
+            if (oy + k / m < oh && ox + k % m < ow)
+                memcpy(dst + (k / m) * rs + (k % m) * cs, o + (size_t)k * cout, row);
+    }
+}
+
+void winograd_conv(float *out, int out_ld, const float *bias, int accumulate, const float *in,
+                   int in_ld, int h, int w, int pad_top, int pad_left, int oh, int ow, int k,
+                   const float *u, int cin, int cout, float *scratch, int threads) {
+    const int m = ALPHA + 1 - k; /* output tile side */
+    const int tiles_x = (ow + m - 1) / m, n_tiles = ((oh + m - 1) / m) * tiles_x;
+    const int chunk = chunk_tiles(cin, cout), n_chunks = (n_tiles + chunk - 1) / chunk;
     const size_t v_plane = (size_t)chunk * cin, m_plane = (size_t)chunk * cout;
-    const size_t per_thread = ((size_t)16 * chunk + 2) * ((size_t)cin + cout);
-    if (threads > n_tiles) threads = n_tiles;
+    const int mode = bias ? BIAS_RELU : accumulate ? ADD : SET;
+    if (threads > n_chunks) threads = n_chunks;
+    if (threads < 1) return;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
-    for (int b = 0; b < threads; b++) {
-        int t0 = (int)((long long)n_tiles * b / threads), t1 = (int)((long long)n_tiles * (b + 1) / threads);
-        float *v = scratch + (size_t)b * per_thread, *m = v + 16 * v_plane;
-        float *zero = m + 16 * m_plane, *spare = zero + cin;
-        memset(zero, 0, (size_t)cin * sizeof(float));
-        for (int c0 = t0; c0 < t1; c0 += chunk) {
-            int c1 = c0 + chunk < t1 ? c0 + chunk : t1;
-            input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, tiles_x, cin, zero, c0, c1);
-            for (int k = 0; k < 16; k++)
+    for (int b = 0; b < threads; b++) { /* thread b: chunks [n_chunks b / threads, ...) */
+        float *v = scratch + (size_t)b * per_thread(cin, cout);
+        float *mm = v + NXI * v_plane, *stage = mm + NXI * m_plane;
+        int c_end = (int)((long long)n_chunks * (b + 1) / threads);
+        for (int c = (int)((long long)n_chunks * b / threads); c < c_end; c++) {
+            int c0 = c * chunk, c1 = c0 + chunk < n_tiles ? c0 + chunk : n_tiles;
+            input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, m, tiles_x, cin, stage,
+                            c0, c1);
+            for (int xi = 0; xi < NXI; xi++)
                 blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f,
-                           v + k * v_plane, cin, u + (size_t)k * cin * cout, cout, 0.0f, m + k * m_plane,
-                           cout);
-            output_transform(out, out_ld, bias, accumulate, m, m_plane, oh, ow, tiles_x, cout, spare,
+                           v + xi * v_plane, cin, u + (size_t)xi * cin * cout, cout, 0.0f,
+                           mm + xi * m_plane, cout);
+            output_transform(out, out_ld, bias, mode, mm, m_plane, oh, ow, m, tiles_x, cout, stage,
                              c0, c1);
         }
     }

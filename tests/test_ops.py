@@ -87,6 +87,47 @@ def test_conv2d_forward_and_backward(h, w, cin, cout, kh, kw, stride, same):
     np.testing.assert_allclose(din, fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
 
 
+def ref_conv_backward(dout, kernel, hw, same):
+    """Gradient of sum(dout * conv(x)) with respect to x (h, w, cin), stride 1: the adjoint of
+    ref_conv's sum before bias and ReLU."""
+    kh, kw, _, _ = kernel.shape
+    pt, pb = same_pads(hw[0], kh, 1) if same else (0, 0)
+    pl, pr = same_pads(hw[1], kw, 1) if same else (0, 0)
+    ho, wo = dout.shape[:2]
+    din = np.zeros((hw[0] + pt + pb, hw[1] + pl + pr, kernel.shape[2]))
+    for ky in range(kh):
+        for kx in range(kw):
+            din[ky:ky + ho, kx:kx + wo] += dout @ kernel[ky, kx].T
+    return din[pt:pt + hw[0], pl:pl + hw[1]]
+
+
+# Winograd (3x3 and 5x5, stride 1; csrc/winograd.c) on outputs of hundreds of tiles: several
+# chunks of tiles over two threads, tiles cut by the bottom and right edges (sizes not multiples
+# of the 4x4 or 2x2 output tile), SAME and VALID padding. Forward and backward against float64,
+# within 1e-5 of the largest value (Winograd F(4x4, 3x3) rounds to ~1e-6 of it).
+@pytest.mark.parametrize("h,w,cin,cout,k,same", [
+    (123, 97, 8, 16, 3, True), (50, 67, 7, 5, 3, False),
+    (61, 61, 6, 8, 5, True), (45, 38, 5, 7, 5, False), (2, 3, 4, 4, 5, True),
+])
+def test_winograd_conv2d_on_many_tiles(h, w, cin, cout, k, same):
+    rng = np.random.default_rng(h * w + k)
+    x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
+    kernel = rng.normal(0, 0.5, (k, k, cin, cout)).astype(np.float32)
+    bias = rng.normal(0, 0.1, cout).astype(np.float32)
+    k64 = kernel.astype(np.float64)
+    out = core.conv2d(x, kernel, bias, 1, same)
+    ref = ref_conv(x.astype(np.float64), k64, bias.astype(np.float64), 1, same)
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
+    assert (out == 0).any() and (out > 0).any()
+
+    dout = rng.normal(size=out.shape).astype(np.float32)
+    din = core.conv2d_backward(dout, out, kernel, (h, w), 1, same)
+    ref_din = ref_conv_backward(np.where(out > 0, dout, 0.0), k64, (h, w), same)
+    assert din.shape == ref_din.shape
+    assert np.abs(din - ref_din).max() <= 1e-5 * np.abs(ref_din).max()
+
+
 @pytest.mark.parametrize("h,w,c,k,stride,same", [(9, 11, 3, 3, 2, False), (10, 8, 2, 3, 2, False)])
 def test_maxpool_forward_and_backward(h, w, c, k, stride, same):
     rng = np.random.default_rng(h + w)
