@@ -78,10 +78,11 @@ def test_every_mixed_layer_matches_tensorflow(shipped, h, w):
 # The issue's bound, 1e-4 relative L2, on an input where no unit flips (measured 2.1e-6 to
 # 3.0e-6 for each block, with OpenBLAS' SkylakeX, Haswell and SandyBridge kernels): every op
 # kind, the stem's and mixed3's max pools included. The seed matters: Winograd F(4x4, 3x3) and
-# F(2x2, 5x5) round ~10x more than direct convolution (~3e-6 of a layer's largest value), so on
-# most inputs one unit or another sits close enough to a ReLU kink or a max-pool tie to resolve
-# differently from TensorFlow (the earlier input, seed 347, flips one unit by mixed0: 9e-4
-# relative L2, all of it in one 41x41 patch, 2e-6 outside it). Seeds 4 and 6 of 0..9 flip none.
+# F(2x2, 5x5) round ~10x more than the F(2x2, 3x3) and im2col they replaced (per layer, up to
+# ~3e-6 of its largest value), so on most inputs some unit sits close enough to a ReLU kink or
+# a max-pool tie to resolve differently from TensorFlow: the earlier input (seed 347) flips one
+# unit by mixed0, 9e-4 relative L2, all of it in one 41x41 patch and 2e-6 outside it. Of seeds
+# 0..9, 4 and 6 flip none.
 @pytest.mark.parametrize("layer", ["mixed0", "mixed1", "mixed2", "mixed3", "mixed4"])
 def test_gradient_of_each_block_matches_tensorflow(shipped, layer):
     model, keras_model = shipped
