@@ -11,9 +11,10 @@
  *         [0  4  0 -5 0 1]        [   0     0    1]        [   0    0     0    0     1]
  *   A3^T = [1 1  1 1  1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
  *   A5^T = [1 1  1 1  1 0; 0 1 -1 2 -2 1]
- * The tiles are cut into chunks at fixed places (independent of the thread count), and each chunk
- * is one set of GEMMs on one thread: every output is computed by the same operations in the same
- * order for any number of threads. */
+ * The tiles are cut into chunks at fixed places (independent of the thread count); threads take
+ * whole chunks, or, when there are fewer chunks than threads, share each chunk's 36 GEMMs. Either
+ * way every output comes from the same GEMMs (same sizes, same data) and the same transforms, so
+ * the results are the same for any number of threads. */
 #include "simd.h"
 #include "winograd.h"
 
@@ -239,8 +240,25 @@ void winograd_conv(float *out, int out_ld, const float *bias, int accumulate, co
     const int chunk = chunk_tiles(cin, cout), n_chunks = (n_tiles + chunk - 1) / chunk;
     const size_t v_plane = (size_t)chunk * cin, m_plane = (size_t)chunk * cout;
     const int mode = bias ? BIAS_RELU : accumulate ? ADD : SET;
+    if (threads > 1 && n_chunks < threads) {
+        /* Few tiles (a small image, or mixed9-10): the threads share each chunk's 36 GEMMs, which
+         * are what costs (they read the whole transformed kernel); the same GEMMs as below. */
+        float *v = scratch, *mm = v + NXI * v_plane, *stage = mm + NXI * m_plane;
+        for (int c0 = 0; c0 < n_tiles; c0 += chunk) {
+            int c1 = c0 + chunk < n_tiles ? c0 + chunk : n_tiles;
+            input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, m, tiles_x, cin, stage,
+                            c0, c1);
+#pragma omp parallel for num_threads(threads) schedule(static)
+            for (int xi = 0; xi < NXI; xi++)
+                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f,
+                           v + xi * v_plane, cin, u + (size_t)xi * cin * cout, cout, 0.0f,
+                           mm + xi * m_plane, cout);
+            output_transform(out, out_ld, bias, mode, mm, m_plane, oh, ow, m, tiles_x, cout, stage,
+                             c0, c1);
+        }
+        return;
+    }
     if (threads > n_chunks) threads = n_chunks;
-    if (threads < 1) return;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) { /* thread b: chunks [n_chunks b / threads, ...) */
         float *v = scratch + (size_t)b * per_thread(cin, cout);
