@@ -28,4 +28,13 @@ static inline int window_tap_output(int i, int k, int pad, int stride, int out_l
     return n < out_len ? n : -1;
 }
 
+/* The outputs [*o0, *o1) along one axis whose window puts tap k inside an input of length n. */
+static inline void window_tap_outputs(int n, int k, int pad, int stride, int out_len, int *o0, int *o1) {
+    int first = pad - k, last = n - 1 + pad - k; /* o * stride within [first, last] */
+    *o0 = first > 0 ? (first + stride - 1) / stride : 0;
+    *o1 = last < 0 ? 0 : last / stride + 1;
+    if (*o1 > out_len) *o1 = out_len;
+    if (*o1 < *o0) *o1 = *o0;
+}
+
 #endif

@@ -64,6 +64,13 @@ CONV_CASES = [
     (9, 8, 4, 5, 7, 1, 1, True),
     (6, 7, 4, 5, 1, 3, 1, True),
     (7, 6, 4, 5, 3, 1, 1, True),
+    # thin inputs (kh * kw * cin <= 32: direct path) with several pixel groups and a partial one,
+    # output channels past one 32-wide panel, padding; and the im2col path with wider inputs
+    (21, 26, 3, 40, 3, 3, 2, False),
+    (20, 19, 3, 33, 3, 3, 2, True),
+    (9, 11, 12, 5, 3, 3, 2, False),
+    (8, 9, 8, 5, 1, 7, 1, True),
+    (9, 8, 8, 5, 7, 1, 1, True),
 ]
 
 
