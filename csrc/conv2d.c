@@ -223,6 +223,31 @@ static void block_range(int len, int b, int n, int *lo, int *hi) {
     *hi = (int)((long long)len * (b + 1) / n);
 }
 
+/* Output pixels per sgemm call of a 1x1 conv: the bias, ReLU and mask passes then run over rows
+ * the sgemm just wrote or is about to read, in cache. (Other convs take a thread's pixels at once:
+ * each call packs the kernel again, and theirs are large.) */
+#define CONV_BLOCK 1024
+
+/* n rows of out (out_ld floats apart) <- relu(out + bias) */
+static inline void add_bias_relu(float *out, int out_ld, const float *bias, int n, int cout) {
+    for (int p = 0; p < n; p++) {
+        float *restrict r = out + (size_t)p * out_ld;
+        for (int c = 0; c < cout; c++) {
+            float v = r[c] + bias[c];
+            r[c] = v > 0.0f ? v : 0.0f;
+        }
+    }
+}
+
+/* n rows of dout <- dout where the ReLU passed (out > 0), else 0; both out_ld floats apart */
+static inline void relu_mask(float *dout, const float *out, int out_ld, int n, int cout) {
+    for (int p = 0; p < n; p++) {
+        float *restrict d = dout + (size_t)p * out_ld;
+        const float *restrict o = out + (size_t)p * out_ld;
+        for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
+    }
+}
+
 /* in (h, w, cin) contiguous; kernel (kh, kw, cin, cout) HWIO; bias (cout);
  * out (ho, wo, cout) with out_ld floats from one pixel to the next (a channel slice of a
  * concatenated block output); col: conv2d_scratch_size() floats of scratch. */
@@ -244,31 +269,30 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
     for (int b = 0; b < threads; b++) {
         int p0, p1;
         block_range(npix, b, threads, &p0, &p1);
-        if (p1 <= p0) continue;
         if (thin) {
             thin_forward(out, out_ld, col, in, bias, g, cin, cout, p0, p1);
             continue;
         }
-        const float *a = in + (size_t)p0 * cin;
-        if (!pointwise) {
-            im2col(col, in, g, cin, p0, p1);
-            a = col + (size_t)p0 * k;
-        }
-        float *o = out + (size_t)p0 * out_ld;
-        for (int p = 0; p < p1 - p0; p++) memcpy(o + (size_t)p * out_ld, bias, (size_t)cout * sizeof(float));
-        blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p1 - p0, cout, k, 1.0f, a, k, kernel,
-                   cout, 1.0f, o, out_ld);
-        for (int p = 0; p < p1 - p0; p++) {
-            float *r = o + (size_t)p * out_ld;
-            for (int c = 0; c < cout; c++) r[c] = r[c] > 0.0f ? r[c] : 0.0f;
+        const int block = pointwise ? CONV_BLOCK : p1 - p0;
+        for (int q0 = p0; q0 < p1; q0 += block) {
+            const int n = p1 - q0 < block ? p1 - q0 : block;
+            const float *a = in + (size_t)q0 * cin;
+            if (!pointwise) {
+                im2col(col, in, g, cin, q0, q0 + n);
+                a = col + (size_t)q0 * k;
+            }
+            float *o = out + (size_t)q0 * out_ld;
+            blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cout, k, 1.0f, a, k, kernel,
+                       cout, 0.0f, o, out_ld);
+            add_bias_relu(o, out_ld, bias, n, cout);
         }
     }
 }
 
 /* dout (ho, wo, cout), row stride out_ld: gradient w.r.t. this conv's output; masked in place
- * by the ReLU (out > 0). din (h, w, cin) contiguous: the gradient is added to it (accumulate),
- * or written over it (the first contribution, which saves zeroing it first).
- * out: the forward output (same layout as dout); kernel (kh, kw, cin, cout). */
+ * by the ReLU (out > 0), except on the thin path. din (h, w, cin) contiguous: the gradient is
+ * added to it (accumulate), or written over it (the first contribution, which saves zeroing it
+ * first). out: the forward output (same layout as dout); kernel (kh, kw, cin, cout). */
 DD_VECTORIZED
 void conv2d_backward(float *din, float *dout, int out_ld, float *col, const float *out,
                      const float *kernel, const float *wino_back, const window *g, int cin, int cout,
@@ -281,11 +305,7 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
          * that it lands on the input: pad' = 2 - pad */
 #pragma omp parallel for num_threads(threads) schedule(static)
-        for (int p = 0; p < npix; p++) {
-            float *d = dout + (size_t)p * out_ld;
-            const float *o = out + (size_t)p * out_ld;
-            for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
-        }
+        for (int p = 0; p < npix; p++) relu_mask(dout + (size_t)p * out_ld, out + (size_t)p * out_ld, out_ld, 1, cout);
         winograd_conv3x3(din, cin, NULL, accumulate, dout, out_ld, g->ho, g->wo, 2 - g->pad_top,
                          2 - g->pad_left, g->h, g->w, wino_back, cout, cin, col, threads);
         return;
@@ -302,23 +322,22 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         for (int b = 0; b < threads; b++) {
             int p0, p1;
             block_range(npix, b, threads, &p0, &p1);
-            if (p1 <= p0) continue;
             if (thin) {
                 thin_backward_col(col, dout, out, out_ld, panel, k, cout, p0, p1);
                 continue;
             }
-            for (int p = p0; p < p1; p++) {
-                float *d = dout + (size_t)p * out_ld;
-                const float *o = out + (size_t)p * out_ld;
-                for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
+            const int block = pointwise ? CONV_BLOCK : p1 - p0;
+            for (int q0 = p0; q0 < p1; q0 += block) {
+                const int n = p1 - q0 < block ? p1 - q0 : block;
+                float *d = dout + (size_t)q0 * out_ld;
+                relu_mask(d, out + (size_t)q0 * out_ld, out_ld, n, cout);
+                if (pointwise)
+                    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cin, cout, 1.0f, d, out_ld,
+                               kernel, cout, accumulate ? 1.0f : 0.0f, din + (size_t)q0 * cin, cin);
+                else
+                    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, cout, 1.0f, d, out_ld,
+                               kernel, cout, 0.0f, col + (size_t)q0 * k, k);
             }
-            const float *d = dout + (size_t)p0 * out_ld;
-            if (pointwise)
-                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p1 - p0, cin, cout, 1.0f, d, out_ld,
-                           kernel, cout, accumulate ? 1.0f : 0.0f, din + (size_t)p0 * cin, cin);
-            else
-                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p1 - p0, k, cout, 1.0f, d, out_ld,
-                           kernel, cout, 0.0f, col + (size_t)p0 * k, k);
         }
         if (!pointwise) {
 #pragma omp for schedule(static, 1)
