@@ -43,10 +43,6 @@ static size_t thin_panels_size(int cout) {
     return (size_t)(cout + THIN_LANES - 1) / THIN_LANES * THIN_LANES * THIN_TAPS;
 }
 
-/* 16 floats in a vector register (GCC/Clang vector extension: lowered to whatever vector width
- * the clone has, lane by lane the same arithmetic) */
-typedef float vec16 __attribute__((vector_size(16 * sizeof(float))));
-typedef float vec16_unaligned __attribute__((vector_size(16 * sizeof(float)), aligned(4)));
 #define THIN_VECS (THIN_LANES / 16)
 
 static const int thin_identity[THIN_TAPS] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
@@ -57,10 +53,11 @@ static const int thin_identity[THIN_TAPS] = {0,  1,  2,  3,  4,  5,  6,  7,  8, 
  * THIN_LANES floats apart. The sums stay in registers: acc is only indexed by constants. */
 static inline void thin_madd(float c[THIN_PIXELS][THIN_LANES], const float *rows[THIN_PIXELS],
                              const int *at, const float *panel, int n) {
-    vec16 acc[THIN_PIXELS][THIN_VECS];
+    floatx16 acc[THIN_PIXELS][THIN_VECS];
     memcpy(acc, c, sizeof(acc));
     for (int t = 0; t < n; t++) {
-        const vec16_unaligned *b = (const vec16_unaligned *)(panel + (size_t)t * THIN_LANES);
+        floatx16 b[THIN_VECS];
+        for (int v = 0; v < THIN_VECS; v++) b[v] = floatx16_load(panel + (size_t)t * THIN_LANES + 16 * v);
         for (int q = 0; q < THIN_PIXELS; q++)
             for (int v = 0; v < THIN_VECS; v++) acc[q][v] += rows[q][at[t]] * b[v];
     }

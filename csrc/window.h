@@ -23,8 +23,14 @@ window window_make(int h, int w, int kh, int kw, int stride, int same);
  * (o * stride - pad + k == i), or -1 if there is none: what backward gathers walk. */
 static inline int window_tap_output(int i, int k, int pad, int stride, int out_len) {
     int n = i + pad - k;
-    if (n < 0 || n % stride) return -1;
-    n /= stride;
+    if (n < 0) return -1;
+    if (stride == 2) { /* InceptionV3's strides, without a division per pixel */
+        if (n & 1) return -1;
+        n >>= 1;
+    } else if (stride != 1) {
+        if (n % stride) return -1;
+        n /= stride;
+    }
     return n < out_len ? n : -1;
 }
 

@@ -94,7 +94,10 @@ def test_conv2d_forward_and_backward(h, w, cin, cout, kh, kw, stride, same):
     np.testing.assert_allclose(din, fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
 
 
-@pytest.mark.parametrize("h,w,c,k,stride,same", [(9, 11, 3, 3, 2, False), (10, 8, 2, 3, 2, False)])
+@pytest.mark.parametrize("h,w,c,k,stride,same", [
+    (9, 11, 3, 3, 2, False), (10, 8, 2, 3, 2, False),
+    # channels in vector chunks of 16 and a tail; padding; more taps per pixel than one pass takes
+    (7, 9, 35, 3, 2, False), (8, 7, 19, 3, 2, True), (7, 8, 20, 5, 1, True)])
 def test_maxpool_forward_and_backward(h, w, c, k, stride, same):
     rng = np.random.default_rng(h + w)
     x = rng.uniform(-1, 1, (h, w, c)).astype(np.float32)
@@ -108,19 +111,22 @@ def test_maxpool_forward_and_backward(h, w, c, k, stride, same):
     np.testing.assert_allclose(din, fd, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("h,w,c", [(5, 7, 3), (1, 1, 2), (2, 6, 4)])
-def test_avgpool_same_divides_by_valid_count(h, w, c):
+@pytest.mark.parametrize("h,w,c,k", [
+    (5, 7, 3, 3), (1, 1, 2, 3), (2, 6, 4, 3),
+    # channels in vector blocks of 64 and 16 and a tail; more taps per pixel than one pass takes
+    (6, 7, 83, 3), (7, 6, 20, 5)])
+def test_avgpool_same_divides_by_valid_count(h, w, c, k):
     rng = np.random.default_rng(h * w)
     x = rng.uniform(-1, 1, (h, w, c)).astype(np.float32)
-    out = core.avgpool(x, 3, 1, True)
-    ref = ref_pool(x.astype(np.float64), 3, 1, True, "avg")
+    out = core.avgpool(x, k, 1, True)
+    ref = ref_pool(x.astype(np.float64), k, 1, True, "avg")
     np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
     # a corner of a constant image averages 4 valid pixels, not 9: the value stays the same
     ones = np.ones((h, w, c), np.float32)
-    np.testing.assert_allclose(core.avgpool(ones, 3, 1, True), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(core.avgpool(ones, k, 1, True), 1.0, rtol=1e-6)
     r = rng.normal(size=out.shape)
-    din = core.avgpool_backward(r.astype(np.float32), (h, w), 3, 1, True)
-    fd = finite_difference(lambda z: float((r * ref_pool(z, 3, 1, True, "avg")).sum()),
+    din = core.avgpool_backward(r.astype(np.float32), (h, w), k, 1, True)
+    fd = finite_difference(lambda z: float((r * ref_pool(z, k, 1, True, "avg")).sum()),
                            x.astype(np.float64))
     np.testing.assert_allclose(din, fd, rtol=1e-5, atol=1e-5)
 
