@@ -43,6 +43,15 @@ static size_t thin_panels_size(int cout) {
     return (size_t)(cout + THIN_LANES - 1) / THIN_LANES * THIN_LANES * THIN_TAPS;
 }
 
+/* Backward, each thread takes its input rows THIN_BAND at a time: the col rows of the output
+ * rows under a band (those on its edges computed by both bands) stay in cache for col2im. */
+#define THIN_BAND 32
+
+/* Floats of col for the output rows under one band */
+static size_t thin_band_size(const window *g, int cin) {
+    return (size_t)((THIN_BAND + g->kh - 2) / g->sh + 1) * g->wo * g->kh * g->kw * cin;
+}
+
 #define THIN_VECS (THIN_LANES / 16)
 
 static const int thin_identity[THIN_TAPS] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
@@ -132,7 +141,7 @@ static void thin_forward(float *out, int out_ld, const float *panels, const floa
     }
 }
 
-/* Rows [p0, p1) of col (ho*wo, k) <- dout masked by the ReLU (out > 0) times the kernel
+/* col (p1 - p0, k) <- rows [p0, p1) of dout masked by the ReLU (out > 0) times the kernel
  * transposed (the panel of thin_pack_backward). */
 DD_VECTORIZED
 static void thin_backward_col(float *col, const float *dout, const float *out, int out_ld,
@@ -152,13 +161,13 @@ static void thin_backward_col(float *col, const float *dout, const float *out, i
             thin_madd(acc, rows, thin_identity, panel + (size_t)c0 * THIN_LANES, m);
         }
         for (int q = 0; q < n; q++)
-            for (int j = 0; j < k; j++) col[(size_t)(p + q) * k + j] = acc[q][j];
+            for (int j = 0; j < k; j++) col[(size_t)(p - p0 + q) * k + j] = acc[q][j];
     }
 }
 
 size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {
     if (is_pointwise(g)) return 0;
-    if (is_thin(g, cin)) return thin_panels_size(cout) + (size_t)g->ho * g->wo * g->kh * g->kw * cin;
+    if (is_thin(g, cin)) return thin_panels_size(cout) + (size_t)threads * thin_band_size(g, cin);
     if (conv2d_uses_winograd(g)) {
         size_t fwd = winograd_scratch_size(g->ho, g->wo, cin, cout, threads);
         size_t bwd = winograd_scratch_size(g->h, g->w, cout, cin, threads);
@@ -187,13 +196,13 @@ static void im2col(float *col, const float *in, const window *g, int cin, int p0
     }
 }
 
-/* Input rows [y0, y1) of din (h, w, cin) += (or =, unless accumulate) the col (ho*wo, kh*kw*cin)
- * entries that im2col read from them: the adjoint of im2col, as a gather. Each input element
- * adds its taps in (ky, kx) order; a row of din takes them tap by tap, so the window arithmetic
- * (divisions by the stride) runs once per row and tap, not once per pixel. */
+/* Input rows [y0, y1) of din (h, w, cin) += (or =, unless accumulate) the col entries that
+ * im2col read from them: the adjoint of im2col, as a gather. col (.., wo, kh*kw*cin) holds the
+ * output rows from oy0 on. Each input element adds its taps in (ky, kx) order; a row of din takes
+ * them tap by tap, so the window arithmetic runs once per row and tap, not once per pixel. */
 DD_VECTORIZED
-static void col2im_add(float *din, const float *col, const window *g, int cin, int y0, int y1,
-                       int accumulate) {
+static void col2im_add(float *din, const float *col, int oy0, const window *g, int cin, int y0,
+                       int y1, int accumulate) {
     const size_t k = (size_t)g->kh * g->kw * cin;
     for (int iy = y0; iy < y1; iy++) {
         float *restrict row = din + (size_t)iy * g->w * cin;
@@ -205,7 +214,8 @@ static void col2im_add(float *din, const float *col, const window *g, int cin, i
                 int ox0, ox1;
                 window_tap_outputs(g->w, kx, g->pad_left, g->sw, g->wo, &ox0, &ox1);
                 if (ox0 >= ox1) continue;
-                const float *restrict src = col + ((size_t)oy * g->wo + ox0) * k + (size_t)(ky * g->kw + kx) * cin;
+                const float *restrict src =
+                    col + ((size_t)(oy - oy0) * g->wo + ox0) * k + (size_t)(ky * g->kw + kx) * cin;
                 float *restrict dst = row + (size_t)(ox0 * g->sw - g->pad_left + kx) * cin;
                 for (int ox = ox0; ox < ox1; ox++, src += k, dst += (size_t)g->sw * cin)
                     for (int c = 0; c < cin; c++) dst[c] += src[c];
@@ -218,6 +228,23 @@ static void col2im_add(float *din, const float *col, const window *g, int cin, i
 static void block_range(int len, int b, int n, int *lo, int *hi) {
     *lo = (int)((long long)len * b / n);
     *hi = (int)((long long)len * (b + 1) / n);
+}
+
+/* Input rows [y0, y1) of the thin backward, band by band; col: thin_band_size() floats. */
+static void thin_backward(float *din, const float *dout, const float *out, int out_ld,
+                          const float *panel, float *col, const window *g, int cin, int cout,
+                          int y0, int y1, int accumulate) {
+    const int k = g->kh * g->kw * cin;
+    for (int ya = y0; ya < y1; ya += THIN_BAND) {
+        const int yb = y1 - ya < THIN_BAND ? y1 : ya + THIN_BAND;
+        /* the output rows oy with oy * sh within [ya + pad - (kh - 1), yb - 1 + pad] */
+        const int lo = ya + g->pad_top - (g->kh - 1), hi = yb - 1 + g->pad_top;
+        const int oy0 = lo > 0 ? (lo + g->sh - 1) / g->sh : 0;
+        const int oy1 = hi / g->sh + 1 < g->ho ? hi / g->sh + 1 : g->ho;
+        if (oy1 > oy0)
+            thin_backward_col(col, dout, out, out_ld, panel, k, cout, oy0 * g->wo, oy1 * g->wo);
+        col2im_add(din, col, oy0, g, cin, ya, yb, accumulate);
+    }
 }
 
 /* Output pixels per sgemm call of a 1x1 conv: the bias, ReLU and mask passes then run over rows
@@ -307,11 +334,18 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
                          2 - g->pad_left, g->h, g->w, wino_back, cout, cin, col, threads);
         return;
     }
-    const int thin = is_thin(g, cin);
-    float *panel = col;
-    if (thin) {
+    if (is_thin(g, cin)) {
+        float *panel = col;
         thin_pack_backward(panel, kernel, k, cout);
         col += thin_panels_size(cout);
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int b = 0; b < threads; b++) {
+            int y0, y1;
+            block_range(g->h, b, threads, &y0, &y1);
+            thin_backward(din, dout, out, out_ld, panel, col + b * thin_band_size(g, cin), g, cin,
+                          cout, y0, y1, accumulate);
+        }
+        return;
     }
 #pragma omp parallel num_threads(threads)
     {
@@ -319,10 +353,6 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         for (int b = 0; b < threads; b++) {
             int p0, p1;
             block_range(npix, b, threads, &p0, &p1);
-            if (thin) {
-                thin_backward_col(col, dout, out, out_ld, panel, k, cout, p0, p1);
-                continue;
-            }
             const int block = pointwise ? CONV_BLOCK : p1 - p0;
             for (int q0 = p0; q0 < p1; q0 += block) {
                 const int n = p1 - q0 < block ? p1 - q0 : block;
@@ -341,7 +371,7 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
             for (int b = 0; b < threads; b++) {
                 int y0, y1;
                 block_range(g->h, b, threads, &y0, &y1);
-                col2im_add(din, col, g, cin, y0, y1, accumulate);
+                col2im_add(din, col, 0, g, cin, y0, y1, accumulate);
             }
         }
     }
