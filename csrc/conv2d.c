@@ -131,7 +131,7 @@ static void thin_forward(float *out, int out_ld, const float *panels, const floa
             thin_madd(acc, rows, at, panels + (size_t)c0 * k, k);
             const int m = cout - c0 < THIN_LANES ? cout - c0 : THIN_LANES;
             for (int q = 0; q < n; q++) {
-                float *o = out + (size_t)(p + q) * out_ld + c0;
+                float *restrict o = out + (size_t)(p + q) * out_ld + c0;
                 for (int j = 0; j < m; j++) {
                     float v = acc[q][j] + bias[c0 + j];
                     o[j] = v > 0.0f ? v : 0.0f;
