@@ -38,7 +38,8 @@ void avgpool_forward(float *out, const float *in, const window *g, int c, int th
             for (; ch < c; ch++) {
                 float sum = 0.0f;
                 for (int ky = ky0; ky < ky1; ky++)
-                    for (int kx = kx0; kx < kx1; kx++) sum += win[((ptrdiff_t)ky * g->w + kx) * c + ch];
+                    for (int kx = kx0; kx < kx1; kx++)
+                        sum += win[((ptrdiff_t)ky * g->w + kx) * c + ch];
                 o[ch] = sum * inv;
             }
         }
@@ -51,8 +52,8 @@ void avgpool_forward(float *out, const float *in, const window *g, int c, int th
 
 /* dst[ch] = (fresh ? 0 : dst[ch]) + sum over t < n of d[t][ch] * inv[t], in order of t, 16
  * channels at a time in a register */
-static inline void add_scaled_taps(float *dst, const float *const *d, const float *inv, int n, int c,
-                                   int fresh) {
+static inline void add_scaled_taps(float *dst, const float *const *d, const float *inv, int n,
+                                   int c, int fresh) {
     int ch = 0;
     for (; ch + 64 <= c; ch += 64) { /* four independent sums in flight */
         floatx16 acc[4] = {{0}};

@@ -1,6 +1,7 @@
 /* Convolution + bias + ReLU (batch norm folded into kernel and bias), NHWC, one image.
- * Forward: im2col + sgemm (1x1 stride-1 kernels skip im2col: the NHWC buffer is the matrix;
- * 3x3 stride-1 kernels run by Winograd F(2x2, 3x3), winograd.c).
+ * Forward: im2col + sgemm, then bias and ReLU in one pass (1x1 stride-1 kernels skip im2col: the
+ * NHWC buffer is the matrix; 3x3 stride-1 kernels run by Winograd F(2x2, 3x3), winograd.c; thin
+ * inputs such as the RGB image run direct, below).
  * Backward to the input: ReLU mask on the incoming gradient, sgemm with the transposed kernel,
  * col2im. No weight gradients: DeepDream only needs d loss / d input.
  *
@@ -34,7 +35,7 @@ int conv2d_uses_winograd(const window *g) {
 #define THIN_PIXELS 8
 
 static int is_thin(const window *g, int cin) {
-    return !is_pointwise(g) && g->kh * g->kw * cin <= THIN_TAPS;
+    return !is_pointwise(g) && !conv2d_uses_winograd(g) && g->kh * g->kw * cin <= THIN_TAPS;
 }
 
 /* Floats of the kernel panels: ceil(cout / THIN_LANES) panels of (k, THIN_LANES) forward, one of
@@ -66,7 +67,8 @@ static inline void thin_madd(float c[THIN_PIXELS][THIN_LANES], const float *rows
     memcpy(acc, c, sizeof(acc));
     for (int t = 0; t < n; t++) {
         floatx16 b[THIN_VECS];
-        for (int v = 0; v < THIN_VECS; v++) b[v] = floatx16_load(panel + (size_t)t * THIN_LANES + 16 * v);
+        for (int v = 0; v < THIN_VECS; v++)
+            b[v] = floatx16_load(panel + (size_t)t * THIN_LANES + 16 * v);
         for (int q = 0; q < THIN_PIXELS; q++)
             for (int v = 0; v < THIN_VECS; v++) acc[q][v] += rows[q][at[t]] * b[v];
     }
@@ -95,8 +97,10 @@ static void thin_gather(float *a, const float *in, const window *g, int cin, int
         int iy = oy * g->sh - g->pad_top + ky;
         for (int kx = 0; kx < g->kw; kx++, a += cin) {
             int ix = ox * g->sw - g->pad_left + kx;
-            int inside = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
-            for (int c = 0; c < cin; c++) a[c] = inside ? in[((size_t)iy * g->w + ix) * cin + c] : 0.0f;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                memset(a, 0, (size_t)cin * sizeof(float));
+            else
+                memcpy(a, in + ((size_t)iy * g->w + ix) * cin, (size_t)cin * sizeof(float));
         }
     }
 }
@@ -328,8 +332,12 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
     if (conv2d_uses_winograd(g)) {
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
          * that it lands on the input: pad' = 2 - pad */
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int p = 0; p < npix; p++) relu_mask(dout + (size_t)p * out_ld, out + (size_t)p * out_ld, out_ld, 1, cout);
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int b = 0; b < threads; b++) {
+            int p0, p1;
+            block_range(npix, b, threads, &p0, &p1);
+            relu_mask(dout + (size_t)p0 * out_ld, out + (size_t)p0 * out_ld, out_ld, p1 - p0, cout);
+        }
         winograd_conv3x3(din, cin, NULL, accumulate, dout, out_ld, g->ho, g->wo, 2 - g->pad_top,
                          2 - g->pad_left, g->h, g->w, wino_back, cout, cin, col, threads);
         return;

@@ -35,7 +35,8 @@ static inline int window_tap_output(int i, int k, int pad, int stride, int out_l
 }
 
 /* The outputs [*o0, *o1) along one axis whose window puts tap k inside an input of length n. */
-static inline void window_tap_outputs(int n, int k, int pad, int stride, int out_len, int *o0, int *o1) {
+static inline void window_tap_outputs(int n, int k, int pad, int stride, int out_len, int *o0,
+                                      int *o1) {
     int first = pad - k, last = n - 1 + pad - k; /* o * stride within [first, last] */
     *o0 = first > 0 ? (first + stride - 1) / stride : 0;
     *o1 = last < 0 ? 0 : last / stride + 1;
