@@ -68,6 +68,8 @@ CONV_CASES = [
     # output channels past one 32-wide panel, padding; and the im2col path with wider inputs
     (21, 26, 3, 40, 3, 3, 2, False),
     (7, 8, 3, 5, 3, 3, 1, True),  # as thin, but Winograd's
+    (70, 9, 3, 8, 3, 3, 2, True),  # thin backward: several bands of rows per thread
+    (70, 5, 4, 6, 7, 1, 1, True),
     (20, 19, 3, 33, 3, 3, 2, True),
     (9, 11, 12, 5, 3, 3, 2, False),
     (8, 9, 8, 5, 1, 7, 1, True),
