@@ -134,10 +134,11 @@ static void thin_forward(float *out, int out_ld, const float *panels, const floa
             float acc[THIN_PIXELS][THIN_LANES] = {{0}};
             thin_madd(acc, rows, at, panels + (size_t)c0 * k, k);
             const int m = cout - c0 < THIN_LANES ? cout - c0 : THIN_LANES;
+            const float *b = bias + c0;
             for (int q = 0; q < n; q++) {
                 float *restrict o = out + (size_t)(p + q) * out_ld + c0;
                 for (int j = 0; j < m; j++) {
-                    float v = acc[q][j] + bias[c0 + j];
+                    float v = acc[q][j] + b[j];
                     o[j] = v > 0.0f ? v : 0.0f;
                 }
             }
