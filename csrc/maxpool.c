@@ -66,6 +66,16 @@ void maxpool_forward(float *out, int out_ld, int *argmax, const float *in, const
 static inline void add_argmax_taps(float *dst, const float *const *d, const int *const *argmax,
                                    const int *k, int n, int c, int fresh) {
     int ch = 0;
+    for (; ch + 64 <= c; ch += 64) { /* a tap's 64 channels at once: one stretch of memory */
+        floatx16 acc[4] = {{0}};
+        for (int v = 0; v < 4 && !fresh; v++) acc[v] = floatx16_load(dst + ch + 16 * v);
+        for (int t = 0; t < n; t++)
+            for (int v = 0; v < 4; v++) {
+                intx16 hit = -(intx16_load(argmax[t] + ch + 16 * v) == k[t]); /* 1 or 0 */
+                acc[v] += __builtin_convertvector(hit, floatx16) * floatx16_load(d[t] + ch + 16 * v);
+            }
+        for (int v = 0; v < 4; v++) floatx16_store(dst + ch + 16 * v, acc[v]);
+    }
     for (; ch + 16 <= c; ch += 16) {
         floatx16 acc = {0};
         if (!fresh) acc = floatx16_load(dst + ch);
