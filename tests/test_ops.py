@@ -99,8 +99,8 @@ def test_conv2d_forward_and_backward(h, w, cin, cout, kh, kw, stride, same):
 
 @pytest.mark.parametrize("h,w,c,k,stride,same", [
     (9, 11, 3, 3, 2, False), (10, 8, 2, 3, 2, False),
-    # channels in vector chunks of 16 and a tail; padding; more taps per pixel than one pass takes
-    (7, 9, 35, 3, 2, False), (8, 7, 19, 3, 2, True), (7, 8, 20, 5, 1, True)])
+    # channels in vector blocks of 64 and 16 and a tail; padding; more taps than one pass takes
+    (7, 9, 83, 3, 2, False), (8, 7, 19, 3, 2, True), (7, 8, 20, 5, 1, True)])
 def test_maxpool_forward_and_backward(h, w, c, k, stride, same):
     rng = np.random.default_rng(h + w)
     x = rng.uniform(-1, 1, (h, w, c)).astype(np.float32)
