@@ -7,39 +7,76 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Input pixels of the window whose first row and column are y0, x0 */
 static int valid_count(const window *g, int y0, int x0) {
-    int ny = 0, nx = 0;
-    for (int k = 0; k < g->kh; k++) ny += (y0 + k >= 0 && y0 + k < g->h);
-    for (int k = 0; k < g->kw; k++) nx += (x0 + k >= 0 && x0 + k < g->w);
+    int ny = (y0 + g->kh < g->h ? y0 + g->kh : g->h) - (y0 > 0 ? y0 : 0);
+    int nx = (x0 + g->kw < g->w ? x0 + g->kw : g->w) - (x0 > 0 ? x0 : 0);
     return ny * nx;
 }
 
-/* in (h, w, c), out (ho, wo, c), both contiguous. */
+/* in (h, w, c), out (ho, wo, c), both contiguous. Each output sums its window in (ky, kx) order,
+ * 16 channels at a time in a register. */
 DD_VECTORIZED
 void avgpool_forward(float *out, const float *in, const window *g, int c, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int oy = 0; oy < g->ho; oy++) {
         for (int ox = 0; ox < g->wo; ox++) {
             int y0 = oy * g->sh - g->pad_top, x0 = ox * g->sw - g->pad_left;
+            int ky0 = y0 < 0 ? -y0 : 0, ky1 = g->h - y0 < g->kh ? g->h - y0 : g->kh;
+            int kx0 = x0 < 0 ? -x0 : 0, kx1 = g->w - x0 < g->kw ? g->w - x0 : g->kw;
+            const float inv = 1.0f / (float)((ky1 - ky0) * (kx1 - kx0));
+            const float *win = in + ((ptrdiff_t)y0 * g->w + x0) * c;
             float *o = out + ((size_t)oy * g->wo + ox) * c;
-            for (int ch = 0; ch < c; ch++) o[ch] = 0.0f;
-            for (int ky = 0; ky < g->kh; ky++) {
-                int iy = y0 + ky;
-                if (iy < 0 || iy >= g->h) continue;
-                for (int kx = 0; kx < g->kw; kx++) {
-                    int ix = x0 + kx;
-                    if (ix < 0 || ix >= g->w) continue;
-                    const float *src = in + ((size_t)iy * g->w + ix) * c;
-                    for (int ch = 0; ch < c; ch++) o[ch] += src[ch];
-                }
+            int ch = 0;
+            for (; ch + 16 <= c; ch += 16) {
+                floatx16 sum = {0};
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++)
+                        sum += floatx16_load(win + ((ptrdiff_t)ky * g->w + kx) * c + ch);
+                floatx16_store(o + ch, sum * inv);
             }
-            float inv = 1.0f / (float)valid_count(g, y0, x0);
-            for (int ch = 0; ch < c; ch++) o[ch] *= inv;
+            for (; ch < c; ch++) {
+                float sum = 0.0f;
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++)
+                        sum += win[((ptrdiff_t)ky * g->w + kx) * c + ch];
+                o[ch] = sum * inv;
+            }
         }
     }
 }
 
-/* din (h, w, c) added to (accumulate) or written, dout (ho, wo, c), both contiguous. */
+/* Taps a backward gather collects before it passes over the channels (any window has room:
+ * a larger one takes several passes). */
+#define POOL_TAPS 16
+
+/* dst[ch] = (fresh ? 0 : dst[ch]) + sum over t < n of d[t][ch] * inv[t], in order of t, 16
+ * channels at a time in a register */
+static inline void add_scaled_taps(float *dst, const float *const *d, const float *inv, int n,
+                                   int c, int fresh) {
+    int ch = 0;
+    for (; ch + 64 <= c; ch += 64) { /* four independent sums in flight */
+        floatx16 acc[4] = {{0}};
+        for (int v = 0; v < 4 && !fresh; v++) acc[v] = floatx16_load(dst + ch + 16 * v);
+        for (int t = 0; t < n; t++)
+            for (int v = 0; v < 4; v++) acc[v] += floatx16_load(d[t] + ch + 16 * v) * inv[t];
+        for (int v = 0; v < 4; v++) floatx16_store(dst + ch + 16 * v, acc[v]);
+    }
+    for (; ch + 16 <= c; ch += 16) {
+        floatx16 acc = {0};
+        if (!fresh) acc = floatx16_load(dst + ch);
+        for (int t = 0; t < n; t++) acc += floatx16_load(d[t] + ch) * inv[t];
+        floatx16_store(dst + ch, acc);
+    }
+    for (; ch < c; ch++) {
+        float acc = fresh ? 0.0f : dst[ch];
+        for (int t = 0; t < n; t++) acc += d[t][ch] * inv[t];
+        dst[ch] = acc;
+    }
+}
+
+/* din (h, w, c) added to (accumulate) or written, dout (ho, wo, c), both contiguous. Each input
+ * pixel adds the share of every window over it, in (ky, kx) order. */
 DD_VECTORIZED
 void avgpool_backward(float *din, const float *dout, const window *g, int c, int accumulate,
                       int threads) {
@@ -47,19 +84,25 @@ void avgpool_backward(float *din, const float *dout, const window *g, int c, int
     for (int iy = 0; iy < g->h; iy++) {
         for (int ix = 0; ix < g->w; ix++) {
             float *dst = din + ((size_t)iy * g->w + ix) * c;
-            if (!accumulate) memset(dst, 0, (size_t)c * sizeof(float));
+            const float *d[POOL_TAPS];
+            float inv[POOL_TAPS];
+            int n = 0, fresh = !accumulate;
             for (int ky = 0; ky < g->kh; ky++) {
                 int oy = window_tap_output(iy, ky, g->pad_top, g->sh, g->ho);
                 if (oy < 0) continue;
                 for (int kx = 0; kx < g->kw; kx++) {
                     int ox = window_tap_output(ix, kx, g->pad_left, g->sw, g->wo);
                     if (ox < 0) continue;
-                    const float *d = dout + ((size_t)oy * g->wo + ox) * c;
-                    float inv = 1.0f / (float)valid_count(g, oy * g->sh - g->pad_top,
-                                                          ox * g->sw - g->pad_left);
-                    for (int ch = 0; ch < c; ch++) dst[ch] += d[ch] * inv;
+                    d[n] = dout + ((size_t)oy * g->wo + ox) * c;
+                    inv[n] = 1.0f / (float)valid_count(g, oy * g->sh - g->pad_top,
+                                                       ox * g->sw - g->pad_left);
+                    if (++n == POOL_TAPS) {
+                        add_scaled_taps(dst, d, inv, n, c, fresh);
+                        n = fresh = 0;
+                    }
                 }
             }
+            if (n || fresh) add_scaled_taps(dst, d, inv, n, c, fresh);
         }
     }
 }

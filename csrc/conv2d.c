@@ -1,6 +1,7 @@
 /* Convolution + bias + ReLU (batch norm folded into kernel and bias), NHWC, one image.
- * Forward: im2col + sgemm (1x1 stride-1 kernels skip im2col: the NHWC buffer is the matrix;
- * 3x3 and 5x5 stride-1 kernels run by Winograd F(4x4, 3x3) and F(2x2, 5x5), winograd.c).
+ * Forward: im2col + sgemm, then bias and ReLU in one pass (1x1 stride-1 kernels skip im2col: the
+ * NHWC buffer is the matrix; 3x3 and 5x5 stride-1 kernels run by Winograd F(4x4, 3x3) and
+ * F(2x2, 5x5), winograd.c; thin inputs such as the RGB image run direct, below).
  * Backward to the input: ReLU mask on the incoming gradient, sgemm with the transposed kernel,
  * col2im. No weight gradients: DeepDream only needs d loss / d input.
  *
@@ -24,8 +25,154 @@ int conv2d_uses_winograd(const window *g) {
     return g->kh == g->kw && winograd_supports(g->kh) && g->sh == 1 && g->sw == 1;
 }
 
+/* ---- thin inputs (the RGB image): at most THIN_TAPS taps per output pixel. A sgemm with so
+ * short an inner dimension spends its time packing, and im2col copies rows of 3 floats; instead
+ * THIN_PIXELS output pixels at a time multiply their taps, read in place, by the kernel,
+ * vectorised over THIN_LANES output channels. Backward, the same product with the kernel
+ * transposed gives each pixel's column of taps, vectorised over the taps, which col2im gathers. */
+#define THIN_TAPS 32
+#define THIN_LANES 32
+#define THIN_PIXELS 8
+
+static int is_thin(const window *g, int cin) {
+    return !is_pointwise(g) && !conv2d_uses_winograd(g) && g->kh * g->kw * cin <= THIN_TAPS;
+}
+
+/* Floats of the kernel panels: ceil(cout / THIN_LANES) panels of (k, THIN_LANES) forward, one of
+ * (cout, THIN_LANES) backward, both within this for k <= THIN_TAPS. */
+static size_t thin_panels_size(int cout) {
+    return (size_t)(cout + THIN_LANES - 1) / THIN_LANES * THIN_LANES * THIN_TAPS;
+}
+
+/* Backward, each thread takes its input rows THIN_BAND at a time: the col rows of the output
+ * rows under a band (those on its edges computed by both bands) stay in cache for col2im. */
+#define THIN_BAND 32
+
+/* Floats of col for the output rows under one band */
+static size_t thin_band_size(const window *g, int cin) {
+    return (size_t)((THIN_BAND + g->kh - 2) / g->sh + 1) * g->wo * g->kh * g->kw * cin;
+}
+
+#define THIN_VECS (THIN_LANES / 16)
+
+static const int thin_identity[THIN_TAPS] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
+                                             11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+                                             22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+
+/* c[q][j] += sum over t < n of rows[q][at[t]] * panel[t][j], in order of t; the panel's rows
+ * THIN_LANES floats apart. The sums stay in registers: acc is only indexed by constants. */
+static inline void thin_madd(float c[THIN_PIXELS][THIN_LANES], const float *rows[THIN_PIXELS],
+                             const int *at, const float *panel, int n) {
+    floatx16 acc[THIN_PIXELS][THIN_VECS];
+    memcpy(acc, c, sizeof(acc));
+    for (int t = 0; t < n; t++) {
+        floatx16 b[THIN_VECS];
+        for (int v = 0; v < THIN_VECS; v++)
+            b[v] = floatx16_load(panel + (size_t)t * THIN_LANES + 16 * v);
+        for (int q = 0; q < THIN_PIXELS; q++)
+            for (int v = 0; v < THIN_VECS; v++) acc[q][v] += rows[q][at[t]] * b[v];
+    }
+    memcpy(c, acc, sizeof(acc));
+}
+
+/* panels[c0 / THIN_LANES] (k, THIN_LANES) <- kernel (k, cout) columns [c0, c0 + THIN_LANES),
+ * zero past cout */
+static void thin_pack_forward(float *panels, const float *kernel, int k, int cout) {
+    for (int c0 = 0; c0 < cout; c0 += THIN_LANES)
+        for (int t = 0; t < k; t++)
+            for (int j = 0; j < THIN_LANES; j++)
+                *panels++ = c0 + j < cout ? kernel[(size_t)t * cout + c0 + j] : 0.0f;
+}
+
+/* panel (cout, THIN_LANES) <- kernel (k, cout) transposed, zero past k */
+static void thin_pack_backward(float *panel, const float *kernel, int k, int cout) {
+    for (int c = 0; c < cout; c++)
+        for (int t = 0; t < THIN_LANES; t++) *panel++ = t < k ? kernel[(size_t)t * cout + c] : 0.0f;
+}
+
+/* a[t] <- the input under tap t = (ky * kw + kx) * cin + ci of output pixel p; zero over padding */
+static void thin_gather(float *a, const float *in, const window *g, int cin, int p) {
+    int oy = p / g->wo, ox = p % g->wo;
+    for (int ky = 0; ky < g->kh; ky++) {
+        int iy = oy * g->sh - g->pad_top + ky;
+        for (int kx = 0; kx < g->kw; kx++, a += cin) {
+            int ix = ox * g->sw - g->pad_left + kx;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                memset(a, 0, (size_t)cin * sizeof(float));
+            else
+                memcpy(a, in + ((size_t)iy * g->w + ix) * cin, (size_t)cin * sizeof(float));
+        }
+    }
+}
+
+/* Output pixels [p0, p1) of relu(conv + bias), from the panels of thin_pack_forward. */
+DD_VECTORIZED
+static void thin_forward(float *out, int out_ld, const float *panels, const float *in,
+                         const float *bias, const window *g, int cin, int cout, int p0, int p1) {
+    const int k = g->kh * g->kw * cin;
+    int taps[THIN_TAPS]; /* where tap t lies from the window's first input */
+    for (int ky = 0, t = 0; ky < g->kh; ky++)
+        for (int kx = 0; kx < g->kw; kx++)
+            for (int c = 0; c < cin; c++) taps[t++] = (ky * g->w + kx) * cin + c;
+    for (int p = p0; p < p1; p += THIN_PIXELS) {
+        const int n = p1 - p < THIN_PIXELS ? p1 - p : THIN_PIXELS;
+        const float *rows[THIN_PIXELS];
+        const int *at = taps;
+        for (int q = 0; q < THIN_PIXELS; q++) { /* past n: a copy of the first pixel, not stored */
+            int pq = p + (q < n ? q : 0);
+            int y0 = pq / g->wo * g->sh - g->pad_top, x0 = pq % g->wo * g->sw - g->pad_left;
+            if (y0 < 0 || y0 + g->kh > g->h || x0 < 0 || x0 + g->kw > g->w) at = thin_identity;
+            else rows[q] = in + ((size_t)y0 * g->w + x0) * cin;
+        }
+        float a[THIN_PIXELS][THIN_TAPS];
+        if (at == thin_identity) /* a window over the padding: its taps gathered, zeros there */
+            for (int q = 0; q < THIN_PIXELS; q++) {
+                thin_gather(a[q], in, g, cin, p + (q < n ? q : 0));
+                rows[q] = a[q];
+            }
+        for (int c0 = 0; c0 < cout; c0 += THIN_LANES) {
+            float acc[THIN_PIXELS][THIN_LANES] = {{0}};
+            thin_madd(acc, rows, at, panels + (size_t)c0 * k, k);
+            const int m = cout - c0 < THIN_LANES ? cout - c0 : THIN_LANES;
+            const float *b = bias + c0;
+            for (int q = 0; q < n; q++) {
+                float *restrict o = out + (size_t)(p + q) * out_ld + c0;
+                for (int j = 0; j < m; j++) {
+                    float v = acc[q][j] + b[j];
+                    o[j] = v > 0.0f ? v : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* col (p1 - p0, k) <- rows [p0, p1) of dout masked by the ReLU (out > 0) times the kernel
+ * transposed (the panel of thin_pack_backward). */
+DD_VECTORIZED
+static void thin_backward_col(float *col, const float *dout, const float *out, int out_ld,
+                              const float *panel, int k, int cout, int p0, int p1) {
+    for (int p = p0; p < p1; p += THIN_PIXELS) {
+        const int n = p1 - p < THIN_PIXELS ? p1 - p : THIN_PIXELS;
+        float acc[THIN_PIXELS][THIN_LANES] = {{0}};
+        for (int c0 = 0; c0 < cout; c0 += THIN_TAPS) {
+            const int m = cout - c0 < THIN_TAPS ? cout - c0 : THIN_TAPS;
+            float a[THIN_PIXELS][THIN_TAPS];
+            const float *rows[THIN_PIXELS];
+            for (int q = 0; q < THIN_PIXELS; q++) { /* past n: a copy of the first pixel */
+                const size_t at = (size_t)(p + (q < n ? q : 0)) * out_ld + c0;
+                for (int j = 0; j < m; j++) a[q][j] = out[at + j] > 0.0f ? dout[at + j] : 0.0f;
+                rows[q] = a[q];
+            }
+            thin_madd(acc, rows, thin_identity, panel + (size_t)c0 * THIN_LANES, m);
+        }
+        for (int q = 0; q < n; q++)
+            for (int j = 0; j < k; j++) col[(size_t)(p - p0 + q) * k + j] = acc[q][j];
+    }
+}
+
 size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {
     if (is_pointwise(g)) return 0;
+    if (is_thin(g, cin)) return thin_panels_size(cout) + (size_t)threads * thin_band_size(g, cin);
     if (conv2d_uses_winograd(g)) {
         return winograd_scratch_size(cin, cout, threads); /* the same for the backward pass */
     }
@@ -52,45 +199,29 @@ static void im2col(float *col, const float *in, const window *g, int cin, int p0
     }
 }
 
-/* Input rows [y0, y1) of din (h, w, cin) += (or =, unless accumulate) the col (ho*wo, kh*kw*cin)
- * entries that im2col read from them: the adjoint of im2col, as a gather in a fixed (ky, kx) order. */
+/* Input rows [y0, y1) of din (h, w, cin) += (or =, unless accumulate) the col entries that
+ * im2col read from them: the adjoint of im2col, as a gather. col (.., wo, kh*kw*cin) holds the
+ * output rows from oy0 on. Each input element adds its taps in (ky, kx) order; a row of din takes
+ * them tap by tap, so the window arithmetic runs once per row and tap, not once per pixel. */
 DD_VECTORIZED
-static void col2im_add(float *din, const float *col, const window *g, int cin, int y0, int y1,
-                       int accumulate) {
+static void col2im_add(float *din, const float *col, int oy0, const window *g, int cin, int y0,
+                       int y1, int accumulate) {
     const size_t k = (size_t)g->kh * g->kw * cin;
-    if (g->sh == 1 && g->sw == 1) { /* the common case, without divisions */
-        for (int iy = y0; iy < y1; iy++) {
-            for (int ix = 0; ix < g->w; ix++) {
-                float *restrict dst = din + ((size_t)iy * g->w + ix) * cin;
-                if (!accumulate) memset(dst, 0, (size_t)cin * sizeof(float));
-                for (int ky = 0; ky < g->kh; ky++) {
-                    int oy = iy + g->pad_top - ky;
-                    if (oy < 0 || oy >= g->ho) continue;
-                    for (int kx = 0; kx < g->kw; kx++) {
-                        int ox = ix + g->pad_left - kx;
-                        if (ox < 0 || ox >= g->wo) continue;
-                        const float *restrict src =
-                            col + ((size_t)oy * g->wo + ox) * k + (size_t)(ky * g->kw + kx) * cin;
-                        for (int c = 0; c < cin; c++) dst[c] += src[c];
-                    }
-                }
-            }
-        }
-        return;
-    }
     for (int iy = y0; iy < y1; iy++) {
-        for (int ix = 0; ix < g->w; ix++) {
-            float *dst = din + ((size_t)iy * g->w + ix) * cin;
-            if (!accumulate) memset(dst, 0, (size_t)cin * sizeof(float));
-            for (int ky = 0; ky < g->kh; ky++) {
-                int oy = window_tap_output(iy, ky, g->pad_top, g->sh, g->ho);
-                if (oy < 0) continue;
-                for (int kx = 0; kx < g->kw; kx++) {
-                    int ox = window_tap_output(ix, kx, g->pad_left, g->sw, g->wo);
-                    if (ox < 0) continue;
-                    const float *src = col + ((size_t)oy * g->wo + ox) * k + (size_t)(ky * g->kw + kx) * cin;
+        float *restrict row = din + (size_t)iy * g->w * cin;
+        if (!accumulate) memset(row, 0, (size_t)g->w * cin * sizeof(float));
+        for (int ky = 0; ky < g->kh; ky++) {
+            int oy = window_tap_output(iy, ky, g->pad_top, g->sh, g->ho);
+            if (oy < 0) continue;
+            for (int kx = 0; kx < g->kw; kx++) {
+                int ox0, ox1;
+                window_tap_outputs(g->w, kx, g->pad_left, g->sw, g->wo, &ox0, &ox1);
+                if (ox0 >= ox1) continue;
+                const float *restrict src =
+                    col + ((size_t)(oy - oy0) * g->wo + ox0) * k + (size_t)(ky * g->kw + kx) * cin;
+                float *restrict dst = row + (size_t)(ox0 * g->sw - g->pad_left + kx) * cin;
+                for (int ox = ox0; ox < ox1; ox++, src += k, dst += (size_t)g->sw * cin)
                     for (int c = 0; c < cin; c++) dst[c] += src[c];
-                }
             }
         }
     }
@@ -100,6 +231,48 @@ static void col2im_add(float *din, const float *col, const window *g, int cin, i
 static void block_range(int len, int b, int n, int *lo, int *hi) {
     *lo = (int)((long long)len * b / n);
     *hi = (int)((long long)len * (b + 1) / n);
+}
+
+/* Input rows [y0, y1) of the thin backward, band by band; col: thin_band_size() floats. */
+static void thin_backward(float *din, const float *dout, const float *out, int out_ld,
+                          const float *panel, float *col, const window *g, int cin, int cout,
+                          int y0, int y1, int accumulate) {
+    const int k = g->kh * g->kw * cin;
+    for (int ya = y0; ya < y1; ya += THIN_BAND) {
+        const int yb = y1 - ya < THIN_BAND ? y1 : ya + THIN_BAND;
+        /* the output rows oy with oy * sh within [ya + pad - (kh - 1), yb - 1 + pad] */
+        const int lo = ya + g->pad_top - (g->kh - 1), hi = yb - 1 + g->pad_top;
+        const int oy0 = lo > 0 ? (lo + g->sh - 1) / g->sh : 0;
+        const int oy1 = hi / g->sh + 1 < g->ho ? hi / g->sh + 1 : g->ho;
+        if (oy1 > oy0)
+            thin_backward_col(col, dout, out, out_ld, panel, k, cout, oy0 * g->wo, oy1 * g->wo);
+        col2im_add(din, col, oy0, g, cin, ya, yb, accumulate);
+    }
+}
+
+/* Output pixels per sgemm call of a 1x1 conv: the bias, ReLU and mask passes then run over rows
+ * the sgemm just wrote or is about to read, in cache. (Other convs take a thread's pixels at once:
+ * each call packs the kernel again, and theirs are large.) */
+#define CONV_BLOCK 1024
+
+/* n rows of out (out_ld floats apart) <- relu(out + bias) */
+static inline void add_bias_relu(float *out, int out_ld, const float *bias, int n, int cout) {
+    for (int p = 0; p < n; p++) {
+        float *restrict r = out + (size_t)p * out_ld;
+        for (int c = 0; c < cout; c++) {
+            float v = r[c] + bias[c];
+            r[c] = v > 0.0f ? v : 0.0f;
+        }
+    }
+}
+
+/* n rows of dout <- dout where the ReLU passed (out > 0), else 0; both out_ld floats apart */
+static inline void relu_mask(float *dout, const float *out, int out_ld, int n, int cout) {
+    for (int p = 0; p < n; p++) {
+        float *restrict d = dout + (size_t)p * out_ld;
+        const float *restrict o = out + (size_t)p * out_ld;
+        for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
+    }
 }
 
 /* in (h, w, cin) contiguous; kernel (kh, kw, cin, cout) HWIO; bias (cout);
@@ -116,33 +289,37 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
     }
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
-    const int pointwise = is_pointwise(g);
+    const int pointwise = is_pointwise(g), thin = is_thin(g, cin);
     if (threads > npix) threads = npix > 0 ? npix : 1;
+    if (thin) thin_pack_forward(col, kernel, k, cout);
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) {
         int p0, p1;
         block_range(npix, b, threads, &p0, &p1);
-        if (p1 <= p0) continue;
-        const float *a = in + (size_t)p0 * cin;
-        if (!pointwise) {
-            im2col(col, in, g, cin, p0, p1);
-            a = col + (size_t)p0 * k;
+        if (thin) {
+            thin_forward(out, out_ld, col, in, bias, g, cin, cout, p0, p1);
+            continue;
         }
-        float *o = out + (size_t)p0 * out_ld;
-        for (int p = 0; p < p1 - p0; p++) memcpy(o + (size_t)p * out_ld, bias, (size_t)cout * sizeof(float));
-        blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p1 - p0, cout, k, 1.0f, a, k, kernel,
-                   cout, 1.0f, o, out_ld);
-        for (int p = 0; p < p1 - p0; p++) {
-            float *r = o + (size_t)p * out_ld;
-            for (int c = 0; c < cout; c++) r[c] = r[c] > 0.0f ? r[c] : 0.0f;
+        const int block = pointwise ? CONV_BLOCK : p1 - p0;
+        for (int q0 = p0; q0 < p1; q0 += block) {
+            const int n = p1 - q0 < block ? p1 - q0 : block;
+            const float *a = in + (size_t)q0 * cin;
+            if (!pointwise) {
+                im2col(col, in, g, cin, q0, q0 + n);
+                a = col + (size_t)q0 * k;
+            }
+            float *o = out + (size_t)q0 * out_ld;
+            blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cout, k, 1.0f, a, k, kernel,
+                       cout, 0.0f, o, out_ld);
+            add_bias_relu(o, out_ld, bias, n, cout);
         }
     }
 }
 
 /* dout (ho, wo, cout), row stride out_ld: gradient w.r.t. this conv's output; masked in place
- * by the ReLU (out > 0). din (h, w, cin) contiguous: the gradient is added to it (accumulate),
- * or written over it (the first contribution, which saves zeroing it first).
- * out: the forward output (same layout as dout); kernel (kh, kw, cin, cout). */
+ * by the ReLU (out > 0), except on the thin path. din (h, w, cin) contiguous: the gradient is
+ * added to it (accumulate), or written over it (the first contribution, which saves zeroing it
+ * first). out: the forward output (same layout as dout); kernel (kh, kw, cin, cout). */
 DD_VECTORIZED
 void conv2d_backward(float *din, float *dout, int out_ld, float *col, const float *out,
                      const float *kernel, const float *wino_back, const window *g, int cin, int cout,
@@ -154,14 +331,27 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
     if (conv2d_uses_winograd(g)) {
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
          * that it lands on the input: pad' = k - 1 - pad */
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int p = 0; p < npix; p++) {
-            float *d = dout + (size_t)p * out_ld;
-            const float *o = out + (size_t)p * out_ld;
-            for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int b = 0; b < threads; b++) {
+            int p0, p1;
+            block_range(npix, b, threads, &p0, &p1);
+            relu_mask(dout + (size_t)p0 * out_ld, out + (size_t)p0 * out_ld, out_ld, p1 - p0, cout);
         }
         winograd_conv(din, cin, NULL, accumulate, dout, out_ld, g->ho, g->wo, g->kh - 1 - g->pad_top,
                       g->kw - 1 - g->pad_left, g->h, g->w, g->kh, wino_back, cout, cin, col, threads);
+        return;
+    }
+    if (is_thin(g, cin)) {
+        float *panel = col;
+        thin_pack_backward(panel, kernel, k, cout);
+        col += thin_panels_size(cout);
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int b = 0; b < threads; b++) {
+            int y0, y1;
+            block_range(g->h, b, threads, &y0, &y1);
+            thin_backward(din, dout, out, out_ld, panel, col + b * thin_band_size(g, cin), g, cin,
+                          cout, y0, y1, accumulate);
+        }
         return;
     }
 #pragma omp parallel num_threads(threads)
@@ -170,26 +360,25 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         for (int b = 0; b < threads; b++) {
             int p0, p1;
             block_range(npix, b, threads, &p0, &p1);
-            if (p1 <= p0) continue;
-            for (int p = p0; p < p1; p++) {
-                float *d = dout + (size_t)p * out_ld;
-                const float *o = out + (size_t)p * out_ld;
-                for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
+            const int block = pointwise ? CONV_BLOCK : p1 - p0;
+            for (int q0 = p0; q0 < p1; q0 += block) {
+                const int n = p1 - q0 < block ? p1 - q0 : block;
+                float *d = dout + (size_t)q0 * out_ld;
+                relu_mask(d, out + (size_t)q0 * out_ld, out_ld, n, cout);
+                if (pointwise)
+                    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cin, cout, 1.0f, d, out_ld,
+                               kernel, cout, accumulate ? 1.0f : 0.0f, din + (size_t)q0 * cin, cin);
+                else
+                    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, cout, 1.0f, d, out_ld,
+                               kernel, cout, 0.0f, col + (size_t)q0 * k, k);
             }
-            const float *d = dout + (size_t)p0 * out_ld;
-            if (pointwise)
-                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p1 - p0, cin, cout, 1.0f, d, out_ld,
-                           kernel, cout, accumulate ? 1.0f : 0.0f, din + (size_t)p0 * cin, cin);
-            else
-                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p1 - p0, k, cout, 1.0f, d, out_ld,
-                           kernel, cout, 0.0f, col + (size_t)p0 * k, k);
         }
         if (!pointwise) {
 #pragma omp for schedule(static, 1)
             for (int b = 0; b < threads; b++) {
                 int y0, y1;
                 block_range(g->h, b, threads, &y0, &y1);
-                col2im_add(din, col, g, cin, y0, y1, accumulate);
+                col2im_add(din, col, 0, g, cin, y0, y1, accumulate);
             }
         }
     }

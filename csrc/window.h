@@ -23,9 +23,25 @@ window window_make(int h, int w, int kh, int kw, int stride, int same);
  * (o * stride - pad + k == i), or -1 if there is none: what backward gathers walk. */
 static inline int window_tap_output(int i, int k, int pad, int stride, int out_len) {
     int n = i + pad - k;
-    if (n < 0 || n % stride) return -1;
-    n /= stride;
+    if (n < 0) return -1;
+    if (stride == 2) { /* InceptionV3's strides, without a division per pixel */
+        if (n & 1) return -1;
+        n >>= 1;
+    } else if (stride != 1) {
+        if (n % stride) return -1;
+        n /= stride;
+    }
     return n < out_len ? n : -1;
+}
+
+/* The outputs [*o0, *o1) along one axis whose window puts tap k inside an input of length n. */
+static inline void window_tap_outputs(int n, int k, int pad, int stride, int out_len, int *o0,
+                                      int *o1) {
+    int first = pad - k, last = n - 1 + pad - k; /* o * stride within [first, last] */
+    *o0 = first > 0 ? (first + stride - 1) / stride : 0;
+    *o1 = last < 0 ? 0 : last / stride + 1;
+    if (*o1 > out_len) *o1 = out_len;
+    if (*o1 < *o0) *o1 = *o0;
 }
 
 #endif

@@ -64,6 +64,16 @@ CONV_CASES = [
     (9, 8, 4, 5, 7, 1, 1, True),
     (6, 7, 4, 5, 1, 3, 1, True),
     (7, 6, 4, 5, 3, 1, 1, True),
+    # thin inputs (kh * kw * cin <= 32: direct path) with several pixel groups and a partial one,
+    # output channels past one 32-wide panel, padding; and the im2col path with wider inputs
+    (21, 26, 3, 40, 3, 3, 2, False),
+    (7, 8, 3, 5, 3, 3, 1, True),  # as thin, but Winograd's
+    (70, 9, 3, 8, 3, 3, 2, True),  # thin backward: several bands of rows per thread
+    (70, 5, 4, 6, 7, 1, 1, True),
+    (20, 19, 3, 33, 3, 3, 2, True),
+    (9, 11, 12, 5, 3, 3, 2, False),
+    (8, 9, 8, 5, 1, 7, 1, True),
+    (9, 8, 8, 5, 7, 1, 1, True),
 ]
 
 
@@ -128,7 +138,10 @@ def test_winograd_conv2d_on_many_tiles(h, w, cin, cout, k, same):
     assert np.abs(din - ref_din).max() <= 1e-5 * np.abs(ref_din).max()
 
 
-@pytest.mark.parametrize("h,w,c,k,stride,same", [(9, 11, 3, 3, 2, False), (10, 8, 2, 3, 2, False)])
+@pytest.mark.parametrize("h,w,c,k,stride,same", [
+    (9, 11, 3, 3, 2, False), (10, 8, 2, 3, 2, False),
+    # channels in vector blocks of 64 and 16 and a tail; padding; more taps than one pass takes
+    (7, 9, 83, 3, 2, False), (8, 7, 19, 3, 2, True), (7, 8, 20, 5, 1, True)])
 def test_maxpool_forward_and_backward(h, w, c, k, stride, same):
     rng = np.random.default_rng(h + w)
     x = rng.uniform(-1, 1, (h, w, c)).astype(np.float32)
@@ -142,19 +155,22 @@ def test_maxpool_forward_and_backward(h, w, c, k, stride, same):
     np.testing.assert_allclose(din, fd, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("h,w,c", [(5, 7, 3), (1, 1, 2), (2, 6, 4)])
-def test_avgpool_same_divides_by_valid_count(h, w, c):
+@pytest.mark.parametrize("h,w,c,k", [
+    (5, 7, 3, 3), (1, 1, 2, 3), (2, 6, 4, 3),
+    # channels in vector blocks of 64 and 16 and a tail; more taps per pixel than one pass takes
+    (6, 7, 83, 3), (7, 6, 20, 5)])
+def test_avgpool_same_divides_by_valid_count(h, w, c, k):
     rng = np.random.default_rng(h * w)
     x = rng.uniform(-1, 1, (h, w, c)).astype(np.float32)
-    out = core.avgpool(x, 3, 1, True)
-    ref = ref_pool(x.astype(np.float64), 3, 1, True, "avg")
+    out = core.avgpool(x, k, 1, True)
+    ref = ref_pool(x.astype(np.float64), k, 1, True, "avg")
     np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
     # a corner of a constant image averages 4 valid pixels, not 9: the value stays the same
     ones = np.ones((h, w, c), np.float32)
-    np.testing.assert_allclose(core.avgpool(ones, 3, 1, True), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(core.avgpool(ones, k, 1, True), 1.0, rtol=1e-6)
     r = rng.normal(size=out.shape)
-    din = core.avgpool_backward(r.astype(np.float32), (h, w), 3, 1, True)
-    fd = finite_difference(lambda z: float((r * ref_pool(z, 3, 1, True, "avg")).sum()),
+    din = core.avgpool_backward(r.astype(np.float32), (h, w), k, 1, True)
+    fd = finite_difference(lambda z: float((r * ref_pool(z, k, 1, True, "avg")).sum()),
                            x.astype(np.float64))
     np.testing.assert_allclose(din, fd, rtol=1e-5, atol=1e-5)
 
