@@ -1,6 +1,7 @@
 /* Convolution + bias + ReLU (batch norm folded into kernel and bias), NHWC, one image.
  * Forward: im2col + sgemm (1x1 stride-1 kernels skip im2col: the NHWC buffer is the matrix;
- * 3x3 stride-1 kernels run by Winograd F(2x2, 3x3), winograd.c).
+ * 3x3 stride-1 kernels run by Winograd F(2x2, 3x3), winograd.c; 1 x r and r x 1 stride-1 ones
+ * by 1-D Winograd along the kernel's axis, winograd1d.c).
  * Backward to the input: ReLU mask on the incoming gradient, sgemm with the transposed kernel,
  * col2im. No weight gradients: DeepDream only needs d loss / d input.
  *
@@ -15,6 +16,7 @@
 
 #include "blas.h"
 #include "winograd.h"
+#include "winograd1d.h"
 
 static int is_pointwise(const window *g) {
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1;
@@ -24,8 +26,40 @@ int conv2d_uses_winograd(const window *g) {
     return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1;
 }
 
+int conv2d_winograd1d_length(int kh, int kw, int stride) {
+    int r = kh == 1 && kw > 1 ? kw : kw == 1 && kh > 1 ? kh : 0;
+    return stride == 1 && r && winograd1d_supports(r) ? r : 0;
+}
+
+int conv2d_uses_winograd1d(const window *g) {
+    return g->sh == g->sw && conv2d_winograd1d_length(g->kh, g->kw, g->sh);
+}
+
+/* The 1-D Winograd call of a geometry that conv2d_uses_winograd1d: along the kernel's axis,
+ * with that axis' padding. Forward: out = relu(bias + in * kernel). Backward (bias NULL): din
+ * (+)= dout * the flipped, transposed kernel, padded so that it lands on the input
+ * (pad' = r - 1 - pad); the roles of (h, w) and (ho, wo) swap. */
+static void winograd1d_run(float *out, int out_ld, const float *bias, int accumulate,
+                           const float *in, int in_ld, const float *u, const window *g, int cin,
+                           int cout, float *scratch, int threads) {
+    const int vertical = g->kw == 1, r = vertical ? g->kh : g->kw;
+    const int pad = vertical ? g->pad_top : g->pad_left;
+    if (bias)
+        winograd1d_conv(out, out_ld, bias, 0, in, in_ld, g->h, g->w, vertical, pad, g->ho, g->wo, u,
+                        r, cin, cout, scratch, threads);
+    else
+        winograd1d_conv(out, out_ld, NULL, accumulate, in, in_ld, g->ho, g->wo, vertical,
+                        r - 1 - pad, g->h, g->w, u, r, cout, cin, scratch, threads);
+}
+
 size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {
     if (is_pointwise(g)) return 0;
+    if (conv2d_uses_winograd1d(g)) {
+        int r = conv2d_winograd1d_length(g->kh, g->kw, g->sh);
+        size_t fwd = winograd1d_scratch_size(r, cin, cout, threads);
+        size_t bwd = winograd1d_scratch_size(r, cout, cin, threads);
+        return fwd > bwd ? fwd : bwd;
+    }
     if (conv2d_uses_winograd(g)) {
         size_t fwd = winograd_scratch_size(g->ho, g->wo, cin, cout, threads);
         size_t bwd = winograd_scratch_size(g->h, g->w, cout, cin, threads);
@@ -116,6 +150,10 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
                          g->wo, wino, cin, cout, col, threads);
         return;
     }
+    if (conv2d_uses_winograd1d(g)) {
+        winograd1d_run(out, out_ld, bias, 0, in, cin, wino, g, cin, cout, col, threads);
+        return;
+    }
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
     const int pointwise = is_pointwise(g);
@@ -153,6 +191,17 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
     const int k = g->kh * g->kw * cin;
     const int pointwise = is_pointwise(g);
     if (threads > npix) threads = npix > 0 ? npix : 1;
+    if (conv2d_uses_winograd1d(g)) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int p = 0; p < npix; p++) { /* the ReLU mask */
+            float *d = dout + (size_t)p * out_ld;
+            const float *o = out + (size_t)p * out_ld;
+            for (int c = 0; c < cout; c++) d[c] = o[c] > 0.0f ? d[c] : 0.0f;
+        }
+        winograd1d_run(din, cin, NULL, accumulate, dout, out_ld, wino_back, g, cin, cout, col,
+                       threads);
+        return;
+    }
     if (conv2d_uses_winograd(g)) {
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
          * that it lands on the input: pad' = 2 - pad */

@@ -1,5 +1,6 @@
 """Each C op against a float64 NumPy reference, and its backward against central finite
-differences of that reference (csrc/conv2d.c, maxpool.c, avgpool.c)."""
+differences of that reference or its exact float64 adjoint (csrc/conv2d.c, winograd1d.c,
+maxpool.c, avgpool.c)."""
 import numpy as np
 import pytest
 
@@ -85,6 +86,67 @@ def test_conv2d_forward_and_backward(h, w, cin, cout, kh, kw, stride, same):
         lambda z: float((r * ref_conv(z, kernel.astype(np.float64), bias.astype(np.float64),
                                       stride, same)).sum()), x.astype(np.float64))
     np.testing.assert_allclose(din, fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
+
+
+def ref_conv_backward(dout, out, kernel, shape, stride, same):
+    """d (r . conv) / d x for stride 1, exactly: the ReLU-masked dout scattered back through every
+    tap, in float64."""
+    assert stride == 1
+    kh, kw, cin, _ = kernel.shape
+    h, w = shape
+    pt = same_pads(h, kh, 1)[0] if same else 0
+    pl = same_pads(w, kw, 1)[0] if same else 0
+    d = np.where(out > 0, dout, 0.0)
+    ho, wo = d.shape[:2]
+    big = np.zeros((h + 2 * kh, w + 2 * kw, cin))  # room for the taps that land in the padding
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = kh + ky - pt, kw + kx - pl
+            big[y0:y0 + ho, x0:x0 + wo] += d @ kernel[ky, kx].T
+    return big[kh:kh + h, kw:kw + w]
+
+
+# 1 x r and r x 1 stride-1 convolutions run by 1-D Winograd (csrc/winograd1d.c): F(5,7) for the
+# 7-tap kernels, F(2,3) for the 3-tap ones. InceptionV3's sizes (30x30 at mixed4..7 for a 512
+# input, 14x14 at mixed9/10), odd sizes, lines shorter than a tile or than the kernel, VALID too,
+# channel counts that are not multiples of a vector.
+WINOGRAD1D_CASES = [
+    # (h, w, cin, cout, kh, kw, same)
+    (30, 30, 128, 128, 1, 7, True),
+    (30, 30, 160, 192, 7, 1, True),
+    (17, 13, 33, 20, 1, 7, True),
+    (13, 17, 20, 33, 7, 1, True),
+    (5, 3, 8, 8, 1, 7, True),
+    (3, 1, 8, 8, 7, 1, True),
+    (9, 11, 16, 8, 1, 7, False),
+    (11, 9, 8, 16, 7, 1, False),
+    (14, 14, 384, 384, 1, 3, True),
+    (14, 14, 384, 384, 3, 1, True),
+    (7, 9, 5, 6, 1, 3, True),
+    (8, 1, 5, 6, 3, 1, True),
+]
+
+
+@pytest.mark.parametrize("h,w,cin,cout,kh,kw,same", WINOGRAD1D_CASES)
+def test_winograd1d_forward_and_backward_match_float64(h, w, cin, cout, kh, kw, same):
+    rng = np.random.default_rng(h * 1000 + w * 10 + cin)
+    x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
+    kernel = (rng.normal(0, 1, (kh, kw, cin, cout)) / np.sqrt(kh * kw * cin)).astype(np.float32)
+    bias = rng.normal(0, 0.1, cout).astype(np.float32)
+    k64 = kernel.astype(np.float64)
+    out = core.conv2d(x, kernel, bias, 1, same)
+    ref = ref_conv(x.astype(np.float64), k64, bias.astype(np.float64), 1, same)
+    assert out.shape == ref.shape
+    assert (out == 0).any() and (out > 0).any()
+    # Winograd's rounding error grows with the tile: measured up to 1.8e-5 of the largest output
+    # for F(5,7) on these inputs (direct summation: ~3e-7), 9e-7 for F(2,3)
+    bound = 5e-5 if max(kh, kw) == 7 else 5e-6
+    assert np.abs(out - ref).max() <= bound * np.abs(ref).max()
+
+    dout = rng.normal(size=out.shape).astype(np.float32)
+    din = core.conv2d_backward(dout, out, kernel, (h, w), 1, same)
+    dref = ref_conv_backward(dout.astype(np.float64), out, k64, (h, w), 1, same)
+    assert np.abs(din - dref).max() <= bound * np.abs(dref).max()
 
 
 @pytest.mark.parametrize("h,w,c,k,stride,same", [(9, 11, 3, 3, 2, False), (10, 8, 2, 3, 2, False)])

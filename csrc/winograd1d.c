@@ -1,0 +1,315 @@
+/* 1-D Winograd F(m, r) (Lavin & Gray, 2015, in one dimension) for the 1 x r and r x 1
+ * stride-1 convolutions, NHWC. A tile is n = m + r - 1 consecutive input pixels along the
+ * kernel's long axis (along a row for 1 x r, down a column for r x 1) and gives the m outputs
+ * there:
+ *   U = G g per (cin, cout); V = B^T d per tile and channel;
+ *   M[p] = V[p] U[p] as n GEMMs over the tiles (rows = tiles, K = cin, N = cout); Y = A^T M.
+ * The matrices are Toom-Cook's at the points listed with each table (and infinity), exact
+ * rationals: A^T (m, n) and G (n, r) evaluate polynomials of degree m-1 and r-1 at the points,
+ * B^T (n, n) is the transposed interpolation; each row of B^T is scaled to integers and the same
+ * row of G divided by that factor (G is applied in double, once, when the kernels are prepared).
+ * The points were chosen by measuring the rounding error of the whole conv in float32 against
+ * float64 (on InceptionV3's weights and activations at mixed4..mixed7).
+ *
+ * Threads take contiguous ranges of tiles and run single-threaded sgemms on their rows, as
+ * winograd.c does, so a tile's result does not depend on the thread count. */
+#include "simd.h"
+#include "winograd1d.h"
+
+#include <string.h>
+
+#include "blas.h"
+
+/* F(5,7): points 0, 1, -1, 2, -2, 1/2, -1/2, 3/2, -3/2, -1/4 and infinity. */
+static const float f5_7_bt[11][11] = {
+    {36.0f, 144.0f, -205.0f, -820.0f, 273.0f, 1092.0f, -120.0f, -480.0f, 16.0f, 64.0f, 0.0f},
+    {0.0f, -36.0f, -180.0f, 25.0f, 845.0f, 572.0f, -520.0f, -400.0f, 80.0f, 64.0f, 0.0f},
+    {0.0f, -36.0f, -108.0f, 313.0f, 507.0f, -780.0f, -312.0f, 432.0f, 48.0f, -64.0f, 0.0f},
+    {0.0f, -18.0f, -81.0f, 62.0f, 441.0f, 84.0f, -504.0f, -192.0f, 144.0f, 64.0f, 0.0f},
+    {0.0f, -18.0f, -63.0f, 134.0f, 343.0f, -308.0f, -392.0f, 256.0f, 112.0f, -64.0f, 0.0f},
+    {0.0f, 36.0f, 216.0f, 227.0f, -366.0f, -459.0f, 174.0f, 228.0f, -24.0f, -32.0f, 0.0f},
+    {0.0f, 36.0f, 72.0f, -349.0f, -122.0f, 517.0f, 58.0f, -236.0f, -8.0f, 32.0f, 0.0f},
+    {0.0f, 12.0f, 56.0f, -31.0f, -294.0f, -105.0f, 294.0f, 156.0f, -56.0f, -32.0f, 0.0f},
+    {0.0f, 12.0f, 40.0f, -95.0f, -210.0f, 231.0f, 210.0f, -180.0f, -40.0f, 32.0f, 0.0f},
+    {0.0f, -36.0f, 0.0f, 205.0f, 0.0f, -273.0f, 0.0f, 120.0f, 0.0f, -16.0f, 0.0f},
+    {0.0f, 36.0f, 144.0f, -205.0f, -820.0f, 273.0f, 1092.0f, -120.0f, -480.0f, 16.0f, 64.0f},
+};
+static const float f5_7_at[5][11] = {
+    {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f},
+    {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 0.5f, -0.5f, 1.5f, -1.5f, -0.25f, 0.0f},
+    {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 0.25f, 0.25f, 2.25f, 2.25f, 0.0625f, 0.0f},
+    {0.0f, 1.0f, -1.0f, 8.0f, -8.0f, 0.125f, -0.125f, 3.375f, -3.375f, -0.015625f, 0.0f},
+    {0.0f, 1.0f, 1.0f, 16.0f, 16.0f, 0.0625f, 0.0625f, 5.0625f, 5.0625f, 0.00390625f, 1.0f},
+};
+static const double f5_7_g[11][7] = {
+    {1.0 / 36, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {1.0 / 450, 1.0 / 450, 1.0 / 450, 1.0 / 450, 1.0 / 450, 1.0 / 450, 1.0 / 450},
+    {1.0 / 270, -1.0 / 270, 1.0 / 270, -1.0 / 270, 1.0 / 270, -1.0 / 270, 1.0 / 270},
+    {1.0 / 22680, 1.0 / 11340, 1.0 / 5670, 1.0 / 2835, 2.0 / 2835, 4.0 / 2835, 8.0 / 2835},
+    {1.0 / 17640, -1.0 / 8820, 1.0 / 4410, -1.0 / 2205, 2.0 / 2205, -4.0 / 2205, 8.0 / 2205},
+    {2.0 / 135, 1.0 / 135, 1.0 / 270, 1.0 / 540, 1.0 / 1080, 1.0 / 2160, 1.0 / 4320},
+    {2.0 / 45, -1.0 / 45, 1.0 / 90, -1.0 / 180, 1.0 / 360, -1.0 / 720, 1.0 / 1440},
+    {2.0 / 2205, 1.0 / 735, 1.0 / 490, 3.0 / 980, 9.0 / 1960, 27.0 / 3920, 81.0 / 7840},
+    {2.0 / 1575, -1.0 / 525, 1.0 / 350, -3.0 / 700, 9.0 / 1400, -27.0 / 2800, 81.0 / 5600},
+    {16384.0 / 99225, -4096.0 / 99225, 1024.0 / 99225, -256.0 / 99225, 64.0 / 99225, -16.0 / 99225, 4.0 / 99225},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0 / 64},
+};
+/* F(2,3): points 0, 1, -1 and infinity. */
+static const float f2_3_bt[4][4] = {
+    {1.0f, 0.0f, -1.0f, 0.0f},
+    {0.0f, 1.0f, 1.0f, 0.0f},
+    {0.0f, -1.0f, 1.0f, 0.0f},
+    {0.0f, -1.0f, 0.0f, 1.0f},
+};
+static const float f2_3_at[2][4] = {
+    {1.0f, 1.0f, 1.0f, 0.0f},
+    {0.0f, 1.0f, -1.0f, 1.0f},
+};
+static const double f2_3_g[4][3] = {
+    {1.0, 0.0, 0.0},
+    {1.0 / 2, 1.0 / 2, 1.0 / 2},
+    {1.0 / 2, -1.0 / 2, 1.0 / 2},
+    {0.0, 0.0, 1.0},
+};
+#define MAX_POINTS 11
+
+/* The geometry of one call: along the kernel's axis (a "line": a row for 1 x r, a column for
+ * r x 1) and across it. */
+typedef struct {
+    int vertical;             /* r x 1 */
+    int in_len, out_len, pad; /* along a line */
+    int tiles_line;           /* tiles per line */
+    int lines;                /* output lines: oh for 1 x r, ow for r x 1 */
+    int in_w, out_w, in_ld, out_ld;
+    size_t in_step, out_step; /* floats from one pixel to the next along a line */
+} geom;
+
+/* Tile t: its line and the first output along it. For r x 1, neighbouring tiles are
+ * neighbouring columns, so the transforms read and write pixels in memory order. */
+static inline void tile_pos(const geom *q, int m, int t, int *line, int *o0) {
+    if (q->vertical) {
+        *line = t % q->lines;
+        *o0 = (t / q->lines) * m;
+    } else {
+        *line = t / q->tiles_line;
+        *o0 = (t % q->tiles_line) * m;
+    }
+}
+
+static inline size_t line_offset(const geom *q, int line, int w, int ld) {
+    return q->vertical ? (size_t)line * ld : (size_t)line * w * ld;
+}
+
+/* V[:, t, :] for tiles [t0, t1): n planes of (rows, cin), tile t0 as row 0. zero: cin zeros,
+ * read for the padding. bt is a constant table and the loops over it are unrolled, so its zero
+ * entries cost nothing. */
+static inline __attribute__((always_inline)) void input_transform(
+    const geom *q, float *v, size_t plane, const float *in, int cin, const float *zero, int t0,
+    int t1, const int m, const int n, const float *bt) {
+    for (int t = t0; t < t1; t++) {
+        int line, o0;
+        tile_pos(q, m, t, &line, &o0);
+        const float *base = in + line_offset(q, line, q->in_w, q->in_ld);
+        const float *d[MAX_POINTS];
+        float *o[MAX_POINTS];
+        for (int k = 0; k < n; k++) {
+            int i = o0 - q->pad + k;
+            d[k] = i < 0 || i >= q->in_len ? zero : base + (size_t)i * q->in_step;
+            o[k] = v + (size_t)k * plane + (size_t)(t - t0) * cin;
+        }
+#pragma omp simd
+        for (int ch = 0; ch < cin; ch++) {
+            float x[MAX_POINTS];
+#pragma GCC unroll 16
+            for (int k = 0; k < n; k++) x[k] = d[k][ch];
+#pragma GCC unroll 16
+            for (int p = 0; p < n; p++) {
+                float s = 0.0f;
+#pragma GCC unroll 16
+                for (int k = 0; k < n; k++)
+                    if (bt[p * n + k] != 0.0f) s += bt[p * n + k] * x[k];
+                o[p][ch] = s;
+            }
+        }
+    }
+}
+
+enum { OUT_BIAS_RELU, OUT_SET, OUT_ADD };
+
+/* Y = A^T M of one tile into its m outputs o[j] (channels [0, cout)); x[p]: the tile's row of
+ * M[p]. `mode` is a constant in each caller, so the loop has no branch. */
+static inline __attribute__((always_inline)) void output_tile(float *const *o, const float *const *x,
+                                                             const float *bias, int cout,
+                                                             const int mode, const int m,
+                                                             const int n, const float *at) {
+#pragma omp simd
+    for (int co = 0; co < cout; co++) {
+        float xv[MAX_POINTS];
+#pragma GCC unroll 16
+        for (int k = 0; k < n; k++) xv[k] = x[k][co];
+#pragma GCC unroll 16
+        for (int j = 0; j < m; j++) {
+            float s = 0.0f;
+#pragma GCC unroll 16
+            for (int k = 0; k < n; k++)
+                if (at[j * n + k] != 0.0f) s += at[j * n + k] * xv[k];
+            if (mode == OUT_BIAS_RELU) {
+                float b = s + bias[co];
+                o[j][co] = b > 0.0f ? b : 0.0f;
+            } else if (mode == OUT_SET) {
+                o[j][co] = s;
+            } else {
+                o[j][co] += s;
+            }
+        }
+    }
+}
+
+/* The outputs of tiles [t0, t1) from M (n planes of (rows, cout), tile t0 as row 0): bias +
+ * ReLU, or (no bias) = or += into out. Outputs past the end of a line go to `spare`. */
+static inline __attribute__((always_inline)) void output_transform(
+    const geom *q, float *out, const float *bias, int accumulate, const float *mm, size_t plane,
+    int cout, float *spare, int t0, int t1, const int m, const int n, const float *at) {
+    for (int t = t0; t < t1; t++) {
+        int line, o0;
+        tile_pos(q, m, t, &line, &o0);
+        float *base = out + line_offset(q, line, q->out_w, q->out_ld);
+        const float *x[MAX_POINTS];
+        float *o[MAX_POINTS];
+        for (int k = 0; k < n; k++) x[k] = mm + (size_t)k * plane + (size_t)(t - t0) * cout;
+        for (int j = 0; j < m; j++)
+            o[j] = o0 + j < q->out_len ? base + (size_t)(o0 + j) * q->out_step : spare;
+        if (bias)
+            output_tile(o, x, bias, cout, OUT_BIAS_RELU, m, n, at);
+        else if (!accumulate)
+            output_tile(o, x, bias, cout, OUT_SET, m, n, at);
+        else
+            output_tile(o, x, bias, cout, OUT_ADD, m, n, at);
+    }
+}
+
+typedef void (*input_fn)(const geom *, float *, size_t, const float *, int, const float *, int,
+                         int);
+typedef void (*output_fn)(const geom *, float *, const float *, int, const float *, size_t, int,
+                          float *, int, int);
+
+/* The transforms of F(M, R), each compiled for its tables (and cloned per ISA). */
+#define TRANSFORMS(M, R)                                                                          \
+    DD_VECTORIZED static void input_##M##_##R(const geom *q, float *v, size_t plane,             \
+                                              const float *in, int cin, const float *zero,        \
+                                              int t0, int t1) {                                   \
+        input_transform(q, v, plane, in, cin, zero, t0, t1, M, M + R - 1, &f##M##_##R##_bt[0][0]); \
+    }                                                                                              \
+    DD_VECTORIZED static void output_##M##_##R(const geom *q, float *out, const float *bias,     \
+                                               int accumulate, const float *mm, size_t plane,     \
+                                               int cout, float *spare, int t0, int t1) {           \
+        output_transform(q, out, bias, accumulate, mm, plane, cout, spare, t0, t1, M, M + R - 1, \
+                         &f##M##_##R##_at[0][0]);                                                  \
+    }
+
+TRANSFORMS(5, 7)
+TRANSFORMS(2, 3)
+
+typedef struct {
+    int m, r;
+    const double *g; /* (n, r) */
+    input_fn input;
+    output_fn output;
+} variant;
+
+#define VARIANT(M, R) {M, R, &f##M##_##R##_g[0][0], input_##M##_##R, output_##M##_##R}
+
+/* F(5,7): 11 multiplies per 5 outputs instead of 35; F(2,3): 4 per 2 instead of 6. */
+static const variant variants[] = {VARIANT(5, 7), VARIANT(2, 3)};
+
+static const variant *variant_of(int r) {
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
+        if (variants[i].r == r) return &variants[i];
+    return NULL;
+}
+
+int winograd1d_supports(int r) { return variant_of(r) != NULL; }
+
+static int points(const variant *v) { return v->m + v->r - 1; }
+
+size_t winograd1d_kernel_size(int r, int cin, int cout) {
+    return (size_t)points(variant_of(r)) * cin * cout;
+}
+
+void winograd1d_kernel_transform(float *u, const float *kernel, int r, int cin, int cout,
+                                 int backward) {
+    const variant *v = variant_of(r);
+    const int n = points(v), cols = backward ? cin : cout;
+    const size_t plane = (size_t)cin * cout;
+    for (int i = 0; i < cin; i++) {
+        for (int o = 0; o < cout; o++) {
+            size_t at = backward ? (size_t)o * cols + i : (size_t)i * cols + o;
+            for (int p = 0; p < n; p++) {
+                double s = 0.0;
+                for (int k = 0; k < r; k++) {
+                    int tap = backward ? r - 1 - k : k;
+                    s += v->g[p * r + k] * kernel[((size_t)tap * cin + i) * cout + o];
+                }
+                u[(size_t)p * plane + at] = (float)s;
+            }
+        }
+    }
+}
+
+/* At most this many tiles per chunk: V and M of a chunk (n x chunk x (cin + cout) floats) stay
+ * near 2 MB, the L2 of a core here; a thread's range is cut into equal chunks below that. */
+static int max_chunk(int n, int cin, int cout) {
+    int chunk = 524288 / (n * (cin + cout));
+    return chunk < 32 ? 32 : chunk;
+}
+
+/* Per thread: V and M of one chunk, a row of zeros (padding) and a spare output row. */
+size_t winograd1d_scratch_size(int r, int cin, int cout, int threads) {
+    const int n = points(variant_of(r));
+    return (size_t)threads * ((size_t)n * max_chunk(n, cin, cout) + 2) * ((size_t)cin + cout);
+}
+
+DD_VECTORIZED
+void winograd1d_conv(float *out, int out_ld, const float *bias, int accumulate, const float *in,
+                     int in_ld, int h, int w, int vertical, int pad, int oh, int ow, const float *u,
+                     int r, int cin, int cout, float *scratch, int threads) {
+    const variant *var = variant_of(r);
+    const int m = var->m, n = points(var);
+    geom q;
+    q.vertical = vertical;
+    q.in_len = vertical ? h : w;
+    q.out_len = vertical ? oh : ow;
+    q.pad = pad;
+    q.tiles_line = (q.out_len + m - 1) / m;
+    q.lines = vertical ? ow : oh;
+    q.in_w = w;
+    q.out_w = ow;
+    q.in_ld = in_ld;
+    q.out_ld = out_ld;
+    q.in_step = vertical ? (size_t)w * in_ld : (size_t)in_ld;
+    q.out_step = vertical ? (size_t)ow * out_ld : (size_t)out_ld;
+    const int n_tiles = q.tiles_line * q.lines;
+    const int cap = max_chunk(n, cin, cout);
+    const size_t v_plane = (size_t)cap * cin, m_plane = (size_t)cap * cout;
+    const size_t per_thread = ((size_t)n * cap + 2) * ((size_t)cin + cout);
+    if (threads > n_tiles) threads = n_tiles;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int b = 0; b < threads; b++) {
+        int t0 = (int)((long long)n_tiles * b / threads);
+        int t1 = (int)((long long)n_tiles * (b + 1) / threads);
+        float *v = scratch + (size_t)b * per_thread, *mm = v + n * v_plane;
+        float *zero = mm + n * m_plane, *spare = zero + cin;
+        memset(zero, 0, (size_t)cin * sizeof(float));
+        int chunks = (t1 - t0 + cap - 1) / cap;
+        for (int c = 0; c < chunks; c++) {
+            int c0 = t0 + (int)((long long)(t1 - t0) * c / chunks);
+            int c1 = t0 + (int)((long long)(t1 - t0) * (c + 1) / chunks);
+            var->input(&q, v, v_plane, in, cin, zero, c0, c1);
+            for (int k = 0; k < n; k++)
+                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f,
+                           v + k * v_plane, cin, u + (size_t)k * cin * cout, cout, 0.0f,
+                           mm + k * m_plane, cout);
+            var->output(&q, out, bias, accumulate, mm, m_plane, cout, spare, c0, c1);
+        }
+    }
+}
