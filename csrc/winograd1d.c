@@ -20,39 +20,39 @@
 
 #include "blas.h"
 
-/* F(5,7): points 0, 1, -1, 2, -2, 1/2, -1/2, 3/2, -3/2, -1/4 and infinity. */
+/* F(5,7): points 1, -1, 2, -2, 1/2, -1/2, 1/4, -1/4, 5/4, -5/4 and infinity. */
 static const float f5_7_bt[11][11] = {
-    {36.0f, 144.0f, -205.0f, -820.0f, 273.0f, 1092.0f, -120.0f, -480.0f, 16.0f, 64.0f, 0.0f},
-    {0.0f, -36.0f, -180.0f, 25.0f, 845.0f, 572.0f, -520.0f, -400.0f, 80.0f, 64.0f, 0.0f},
-    {0.0f, -36.0f, -108.0f, 313.0f, 507.0f, -780.0f, -312.0f, 432.0f, 48.0f, -64.0f, 0.0f},
-    {0.0f, -18.0f, -81.0f, 62.0f, 441.0f, 84.0f, -504.0f, -192.0f, 144.0f, 64.0f, 0.0f},
-    {0.0f, -18.0f, -63.0f, 134.0f, 343.0f, -308.0f, -392.0f, 256.0f, 112.0f, -64.0f, 0.0f},
-    {0.0f, 36.0f, 216.0f, 227.0f, -366.0f, -459.0f, 174.0f, 228.0f, -24.0f, -32.0f, 0.0f},
-    {0.0f, 36.0f, 72.0f, -349.0f, -122.0f, 517.0f, 58.0f, -236.0f, -8.0f, 32.0f, 0.0f},
-    {0.0f, 12.0f, 56.0f, -31.0f, -294.0f, -105.0f, 294.0f, 156.0f, -56.0f, -32.0f, 0.0f},
-    {0.0f, 12.0f, 40.0f, -95.0f, -210.0f, 231.0f, 210.0f, -180.0f, -40.0f, 32.0f, 0.0f},
-    {0.0f, -36.0f, 0.0f, 205.0f, 0.0f, -273.0f, 0.0f, 120.0f, 0.0f, -16.0f, 0.0f},
-    {0.0f, 36.0f, 144.0f, -205.0f, -820.0f, 273.0f, 1092.0f, -120.0f, -480.0f, 16.0f, 64.0f},
+    {100.0f, 100.0f, -2089.0f, -2089.0f, 8196.0f, 8196.0f, -6016.0f, -6016.0f, 1024.0f, 1024.0f, 0.0f},
+    {100.0f, -100.0f, -2089.0f, 2089.0f, 8196.0f, -8196.0f, -6016.0f, 6016.0f, 1024.0f, -1024.0f, 0.0f},
+    {50.0f, 25.0f, -1082.0f, -541.0f, 4872.0f, 2436.0f, -5888.0f, -2944.0f, 2048.0f, 1024.0f, 0.0f},
+    {50.0f, -25.0f, -1082.0f, 541.0f, 4872.0f, -2436.0f, -5888.0f, 2944.0f, 2048.0f, -1024.0f, 0.0f},
+    {-100.0f, -200.0f, 1789.0f, 3578.0f, -3129.0f, -6258.0f, 1696.0f, 3392.0f, -256.0f, -512.0f, 0.0f},
+    {-100.0f, 200.0f, 1789.0f, -3578.0f, -3129.0f, 6258.0f, 1696.0f, -3392.0f, -256.0f, 512.0f, 0.0f},
+    {100.0f, 400.0f, -589.0f, -2356.0f, 861.0f, 3444.0f, -436.0f, -1744.0f, 64.0f, 256.0f, 0.0f},
+    {100.0f, -400.0f, -589.0f, 2356.0f, 861.0f, -3444.0f, -436.0f, 1744.0f, 64.0f, -256.0f, 0.0f},
+    {-20.0f, -16.0f, 425.0f, 340.0f, -1785.0f, -1428.0f, 1700.0f, 1360.0f, -320.0f, -256.0f, 0.0f},
+    {-20.0f, 16.0f, 425.0f, -340.0f, -1785.0f, 1428.0f, 1700.0f, -1360.0f, -320.0f, 256.0f, 0.0f},
+    {-100.0f, 0.0f, 2189.0f, 0.0f, -10285.0f, 0.0f, 14212.0f, 0.0f, -7040.0f, 0.0f, 1024.0f},
 };
 static const float f5_7_at[5][11] = {
     {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f},
-    {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 0.5f, -0.5f, 1.5f, -1.5f, -0.25f, 0.0f},
-    {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 0.25f, 0.25f, 2.25f, 2.25f, 0.0625f, 0.0f},
-    {0.0f, 1.0f, -1.0f, 8.0f, -8.0f, 0.125f, -0.125f, 3.375f, -3.375f, -0.015625f, 0.0f},
-    {0.0f, 1.0f, 1.0f, 16.0f, 16.0f, 0.0625f, 0.0625f, 5.0625f, 5.0625f, 0.00390625f, 1.0f},
+    {1.0f, -1.0f, 2.0f, -2.0f, 0.5f, -0.5f, 0.25f, -0.25f, 1.25f, -1.25f, 0.0f},
+    {1.0f, 1.0f, 4.0f, 4.0f, 0.25f, 0.25f, 0.0625f, 0.0625f, 1.5625f, 1.5625f, 0.0f},
+    {1.0f, -1.0f, 8.0f, -8.0f, 0.125f, -0.125f, 0.015625f, -0.015625f, 1.953125f, -1.953125f, 0.0f},
+    {1.0f, 1.0f, 16.0f, 16.0f, 0.0625f, 0.0625f, 0.00390625f, 0.00390625f, 2.44140625f, 2.44140625f, 1.0f},
 };
 static const double f5_7_g[11][7] = {
-    {1.0 / 36, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
-    {1.0 / 450, 1.0 / 450, 1.0 / 450, 1.0 / 450, 1.0 / 450, 1.0 / 450, 1.0 / 450},
-    {1.0 / 270, -1.0 / 270, 1.0 / 270, -1.0 / 270, 1.0 / 270, -1.0 / 270, 1.0 / 270},
-    {1.0 / 22680, 1.0 / 11340, 1.0 / 5670, 1.0 / 2835, 2.0 / 2835, 4.0 / 2835, 8.0 / 2835},
-    {1.0 / 17640, -1.0 / 8820, 1.0 / 4410, -1.0 / 2205, 2.0 / 2205, -4.0 / 2205, 8.0 / 2205},
-    {2.0 / 135, 1.0 / 135, 1.0 / 270, 1.0 / 540, 1.0 / 1080, 1.0 / 2160, 1.0 / 4320},
-    {2.0 / 45, -1.0 / 45, 1.0 / 90, -1.0 / 180, 1.0 / 360, -1.0 / 720, 1.0 / 1440},
-    {2.0 / 2205, 1.0 / 735, 1.0 / 490, 3.0 / 980, 9.0 / 1960, 27.0 / 3920, 81.0 / 7840},
-    {2.0 / 1575, -1.0 / 525, 1.0 / 350, -3.0 / 700, 9.0 / 1400, -27.0 / 2800, 81.0 / 5600},
-    {16384.0 / 99225, -4096.0 / 99225, 1024.0 / 99225, -256.0 / 99225, 64.0 / 99225, -16.0 / 99225, 4.0 / 99225},
-    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0 / 64},
+    {1.0 / 2430, 1.0 / 2430, 1.0 / 2430, 1.0 / 2430, 1.0 / 2430, 1.0 / 2430, 1.0 / 2430},
+    {1.0 / 2430, -1.0 / 2430, 1.0 / 2430, -1.0 / 2430, 1.0 / 2430, -1.0 / 2430, 1.0 / 2430},
+    {1.0 / 442260, 1.0 / 221130, 1.0 / 110565, 2.0 / 110565, 4.0 / 110565, 8.0 / 110565, 16.0 / 110565},
+    {1.0 / 442260, -1.0 / 221130, 1.0 / 110565, -2.0 / 110565, 4.0 / 110565, -8.0 / 110565, 16.0 / 110565},
+    {8.0 / 2835, 4.0 / 2835, 2.0 / 2835, 1.0 / 2835, 1.0 / 5670, 1.0 / 11340, 1.0 / 22680},
+    {8.0 / 2835, -4.0 / 2835, 2.0 / 2835, -1.0 / 2835, 1.0 / 5670, -1.0 / 11340, 1.0 / 22680},
+    {64.0 / 8505, 16.0 / 8505, 4.0 / 8505, 1.0 / 8505, 1.0 / 34020, 1.0 / 136080, 1.0 / 544320},
+    {64.0 / 8505, -16.0 / 8505, 4.0 / 8505, -1.0 / 8505, 1.0 / 34020, -1.0 / 136080, 1.0 / 544320},
+    {64.0 / 110565, 16.0 / 22113, 20.0 / 22113, 25.0 / 22113, 125.0 / 88452, 625.0 / 353808, 3125.0 / 1415232},
+    {64.0 / 110565, -16.0 / 22113, 20.0 / 22113, -25.0 / 22113, 125.0 / 88452, -625.0 / 353808, 3125.0 / 1415232},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0 / 1024},
 };
 /* F(2,3): points 0, 1, -1 and infinity. */
 static const float f2_3_bt[4][4] = {
@@ -71,6 +71,7 @@ static const double f2_3_g[4][3] = {
     {1.0 / 2, -1.0 / 2, 1.0 / 2},
     {0.0, 0.0, 1.0},
 };
+
 #define MAX_POINTS 11
 
 /* The geometry of one call: along the kernel's axis (a "line": a row for 1 x r, a column for
@@ -102,10 +103,11 @@ static inline size_t line_offset(const geom *q, int line, int w, int ld) {
 
 /* V[:, t, :] for tiles [t0, t1): n planes of (rows, cin), tile t0 as row 0. zero: cin zeros,
  * read for the padding. bt is a constant table and the loops over it are unrolled, so its zero
- * entries cost nothing. */
+ * entries cost nothing. `paired`: the finite points come in pairs (a, -a), so row 2i+1 of B^T is
+ * row 2i with the odd entries negated: both come from the even and odd half-sums of row 2i. */
 static inline __attribute__((always_inline)) void input_transform(
     const geom *q, float *v, size_t plane, const float *in, int cin, const float *zero, int t0,
-    int t1, const int m, const int n, const float *bt) {
+    int t1, const int m, const int n, const float *bt, const int paired) {
     for (int t = t0; t < t1; t++) {
         int line, o0;
         tile_pos(q, m, t, &line, &o0);
@@ -124,11 +126,26 @@ static inline __attribute__((always_inline)) void input_transform(
             for (int k = 0; k < n; k++) x[k] = d[k][ch];
 #pragma GCC unroll 16
             for (int p = 0; p < n; p++) {
-                float s = 0.0f;
+                if (paired && p < n - 1) {
+                    if (p % 2) continue; /* written with row p - 1 */
+                    float even = 0.0f, odd = 0.0f;
 #pragma GCC unroll 16
-                for (int k = 0; k < n; k++)
-                    if (bt[p * n + k] != 0.0f) s += bt[p * n + k] * x[k];
-                o[p][ch] = s;
+                    for (int k = 0; k < n; k++) {
+                        if (bt[p * n + k] == 0.0f) continue;
+                        if (k % 2)
+                            odd += bt[p * n + k] * x[k];
+                        else
+                            even += bt[p * n + k] * x[k];
+                    }
+                    o[p][ch] = even + odd;
+                    o[p + 1][ch] = even - odd;
+                } else {
+                    float s = 0.0f;
+#pragma GCC unroll 16
+                    for (int k = 0; k < n; k++)
+                        if (bt[p * n + k] != 0.0f) s += bt[p * n + k] * x[k];
+                    o[p][ch] = s;
+                }
             }
         }
     }
@@ -137,22 +154,39 @@ static inline __attribute__((always_inline)) void input_transform(
 enum { OUT_BIAS_RELU, OUT_SET, OUT_ADD };
 
 /* Y = A^T M of one tile into its m outputs o[j] (channels [0, cout)); x[p]: the tile's row of
- * M[p]. `mode` is a constant in each caller, so the loop has no branch. */
+ * M[p]. `mode` is a constant in each caller, so the loop has no branch. `paired`: column 2i+1 of
+ * A^T is column 2i times (-1)^j, so y_j sums at[j][2i] times the sum (j even) or the difference
+ * (j odd) of M[2i] and M[2i+1]. */
 static inline __attribute__((always_inline)) void output_tile(float *const *o, const float *const *x,
                                                              const float *bias, int cout,
                                                              const int mode, const int m,
-                                                             const int n, const float *at) {
+                                                             const int n, const float *at,
+                                                             const int paired) {
 #pragma omp simd
     for (int co = 0; co < cout; co++) {
-        float xv[MAX_POINTS];
+        float xv[MAX_POINTS], sum[MAX_POINTS / 2], diff[MAX_POINTS / 2];
 #pragma GCC unroll 16
         for (int k = 0; k < n; k++) xv[k] = x[k][co];
+        if (paired) {
+#pragma GCC unroll 16
+            for (int i = 0; i < (n - 1) / 2; i++) {
+                sum[i] = xv[2 * i] + xv[2 * i + 1];
+                diff[i] = xv[2 * i] - xv[2 * i + 1];
+            }
+        }
 #pragma GCC unroll 16
         for (int j = 0; j < m; j++) {
             float s = 0.0f;
+            if (paired) {
 #pragma GCC unroll 16
-            for (int k = 0; k < n; k++)
-                if (at[j * n + k] != 0.0f) s += at[j * n + k] * xv[k];
+                for (int i = 0; i < (n - 1) / 2; i++)
+                    if (at[j * n + 2 * i] != 0.0f) s += at[j * n + 2 * i] * (j % 2 ? diff[i] : sum[i]);
+                if (at[j * n + n - 1] != 0.0f) s += at[j * n + n - 1] * xv[n - 1];
+            } else {
+#pragma GCC unroll 16
+                for (int k = 0; k < n; k++)
+                    if (at[j * n + k] != 0.0f) s += at[j * n + k] * xv[k];
+            }
             if (mode == OUT_BIAS_RELU) {
                 float b = s + bias[co];
                 o[j][co] = b > 0.0f ? b : 0.0f;
@@ -169,7 +203,8 @@ static inline __attribute__((always_inline)) void output_tile(float *const *o, c
  * ReLU, or (no bias) = or += into out. Outputs past the end of a line go to `spare`. */
 static inline __attribute__((always_inline)) void output_transform(
     const geom *q, float *out, const float *bias, int accumulate, const float *mm, size_t plane,
-    int cout, float *spare, int t0, int t1, const int m, const int n, const float *at) {
+    int cout, float *spare, int t0, int t1, const int m, const int n, const float *at,
+    const int paired) {
     for (int t = t0; t < t1; t++) {
         int line, o0;
         tile_pos(q, m, t, &line, &o0);
@@ -180,11 +215,11 @@ static inline __attribute__((always_inline)) void output_transform(
         for (int j = 0; j < m; j++)
             o[j] = o0 + j < q->out_len ? base + (size_t)(o0 + j) * q->out_step : spare;
         if (bias)
-            output_tile(o, x, bias, cout, OUT_BIAS_RELU, m, n, at);
+            output_tile(o, x, bias, cout, OUT_BIAS_RELU, m, n, at, paired);
         else if (!accumulate)
-            output_tile(o, x, bias, cout, OUT_SET, m, n, at);
+            output_tile(o, x, bias, cout, OUT_SET, m, n, at, paired);
         else
-            output_tile(o, x, bias, cout, OUT_ADD, m, n, at);
+            output_tile(o, x, bias, cout, OUT_ADD, m, n, at, paired);
     }
 }
 
@@ -193,22 +228,24 @@ typedef void (*input_fn)(const geom *, float *, size_t, const float *, int, cons
 typedef void (*output_fn)(const geom *, float *, const float *, int, const float *, size_t, int,
                           float *, int, int);
 
-/* The transforms of F(M, R), each compiled for its tables (and cloned per ISA). */
-#define TRANSFORMS(M, R)                                                                          \
+/* The transforms of F(M, R), each compiled for its tables (and cloned per ISA); PAIRED: its
+ * finite points are (a, -a) pairs, infinity last. */
+#define TRANSFORMS(M, R, PAIRED)                                                                  \
     DD_VECTORIZED static void input_##M##_##R(const geom *q, float *v, size_t plane,             \
                                               const float *in, int cin, const float *zero,        \
                                               int t0, int t1) {                                   \
-        input_transform(q, v, plane, in, cin, zero, t0, t1, M, M + R - 1, &f##M##_##R##_bt[0][0]); \
+        input_transform(q, v, plane, in, cin, zero, t0, t1, M, M + R - 1, &f##M##_##R##_bt[0][0], \
+                        PAIRED);                                                                   \
     }                                                                                              \
     DD_VECTORIZED static void output_##M##_##R(const geom *q, float *out, const float *bias,     \
                                                int accumulate, const float *mm, size_t plane,     \
                                                int cout, float *spare, int t0, int t1) {           \
         output_transform(q, out, bias, accumulate, mm, plane, cout, spare, t0, t1, M, M + R - 1, \
-                         &f##M##_##R##_at[0][0]);                                                  \
+                         &f##M##_##R##_at[0][0], PAIRED);                                         \
     }
 
-TRANSFORMS(5, 7)
-TRANSFORMS(2, 3)
+TRANSFORMS(5, 7, 1)
+TRANSFORMS(2, 3, 0)
 
 typedef struct {
     int m, r;
