@@ -1,15 +1,19 @@
-/* 1-D Winograd F(m, r) (Lavin & Gray, 2015, in one dimension) for the 1 x r and r x 1
- * stride-1 convolutions, NHWC. A tile is n = m + r - 1 consecutive input pixels along the
- * kernel's long axis (along a row for 1 x r, down a column for r x 1) and gives the m outputs
- * there:
+/* 1-D Winograd F(m, r) (Lavin & Gray, 2015, along one axis) for the 1 x r and r x 1 stride-1
+ * convolutions, NHWC. A tile is n = m + r - 1 consecutive input pixels along the kernel's axis
+ * (along a row for 1 x r, down a column for r x 1) and gives the m outputs there:
  *   U = G g per (cin, cout); V = B^T d per tile and channel;
  *   M[p] = V[p] U[p] as n GEMMs over the tiles (rows = tiles, K = cin, N = cout); Y = A^T M.
- * The matrices are Toom-Cook's at the points listed with each table (and infinity), exact
- * rationals: A^T (m, n) and G (n, r) evaluate polynomials of degree m-1 and r-1 at the points,
- * B^T (n, n) is the transposed interpolation; each row of B^T is scaled to integers and the same
- * row of G divided by that factor (G is applied in double, once, when the kernels are prepared).
- * The points were chosen by measuring the rounding error of the whole conv in float32 against
- * float64 (on InceptionV3's weights and activations at mixed4..mixed7).
+ * The matrices are Toom-Cook's for the points listed with each table and infinity, in exact
+ * rationals: G (n, r) and A (n, m) evaluate polynomials of degree r-1 and m-1 at the points, B
+ * (n, n) is the inverse of that evaluation for degree n-1. Each row of B^T is scaled to integers
+ * (exact in float) and the same row of G divided by the factor; G is applied once, in double,
+ * when the kernels are prepared.
+ *
+ * F(5,7) (InceptionV3's 1x7/7x1): 11 multiplies for 5 outputs instead of 35, and a 30-wide map
+ * (mixed4..mixed7 of a 512 input) is exactly 6 tiles a line. Its points were picked among
+ * candidate sets by the float32 error against float64 on InceptionV3's own weights and
+ * activations: about 1e-5 of the largest output, forward and backward, against 3e-7 for direct
+ * summation. F(2,3) (1x3/3x1 of mixed9/10): 4 for 2 instead of 6.
  *
  * Threads take contiguous ranges of tiles and run single-threaded sgemms on their rows, as
  * winograd.c does, so a tile's result does not depend on the thread count. */
@@ -256,7 +260,6 @@ typedef struct {
 
 #define VARIANT(M, R) {M, R, &f##M##_##R##_g[0][0], input_##M##_##R, output_##M##_##R}
 
-/* F(5,7): 11 multiplies per 5 outputs instead of 35; F(2,3): 4 per 2 instead of 6. */
 static const variant variants[] = {VARIANT(5, 7), VARIANT(2, 3)};
 
 static const variant *variant_of(int r) {
@@ -306,11 +309,11 @@ size_t winograd1d_scratch_size(int r, int cin, int cout, int threads) {
     return (size_t)threads * ((size_t)n * max_chunk(n, cin, cout) + 2) * ((size_t)cin + cout);
 }
 
-DD_VECTORIZED
-void winograd1d_conv(float *out, int out_ld, const float *bias, int accumulate, const float *in,
-                     int in_ld, int h, int w, int vertical, int pad, int oh, int ow, const float *u,
-                     int r, int cin, int cout, float *scratch, int threads) {
-    const variant *var = variant_of(r);
+/* winograd1d_conv with chunks of at most `cap` tiles. */
+static void conv_chunked(const variant *var, int cap, float *out, int out_ld, const float *bias,
+                         int accumulate, const float *in, int in_ld, int h, int w, int vertical,
+                         int pad, int oh, int ow, const float *u, int cin, int cout, float *scratch,
+                         int threads) {
     const int m = var->m, n = points(var);
     geom q;
     q.vertical = vertical;
@@ -326,7 +329,6 @@ void winograd1d_conv(float *out, int out_ld, const float *bias, int accumulate, 
     q.in_step = vertical ? (size_t)w * in_ld : (size_t)in_ld;
     q.out_step = vertical ? (size_t)ow * out_ld : (size_t)out_ld;
     const int n_tiles = q.tiles_line * q.lines;
-    const int cap = max_chunk(n, cin, cout);
     const size_t v_plane = (size_t)cap * cin, m_plane = (size_t)cap * cout;
     const size_t per_thread = ((size_t)n * cap + 2) * ((size_t)cin + cout);
     if (threads > n_tiles) threads = n_tiles;
@@ -349,4 +351,12 @@ void winograd1d_conv(float *out, int out_ld, const float *bias, int accumulate, 
             var->output(&q, out, bias, accumulate, mm, m_plane, cout, spare, c0, c1);
         }
     }
+}
+
+void winograd1d_conv(float *out, int out_ld, const float *bias, int accumulate, const float *in,
+                     int in_ld, int h, int w, int vertical, int pad, int oh, int ow, const float *u,
+                     int r, int cin, int cout, float *scratch, int threads) {
+    const variant *var = variant_of(r);
+    conv_chunked(var, max_chunk(points(var), cin, cout), out, out_ld, bias, accumulate, in, in_ld,
+                 h, w, vertical, pad, oh, ow, u, cin, cout, scratch, threads);
 }
