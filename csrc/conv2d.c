@@ -31,8 +31,13 @@ int conv2d_winograd1d_length(int kh, int kw, int stride) {
     return stride == 1 && r && winograd1d_supports(r) ? r : 0;
 }
 
+/* 3-tap kernels only on maps of 64 outputs or more: below that (mixed9/10 of inputs under ~290
+ * pixels), fewer than ~32 GEMM rows per point and the 4/3 larger kernel make F(2,3) slower than
+ * im2col (measured 10-30% at 5x5 and 6x6; 7-10% faster at 8x8, 15-25% at 14x14). The choice
+ * depends on the geometry only, never on the thread count. */
 int conv2d_uses_winograd1d(const window *g) {
-    return g->sh == g->sw && conv2d_winograd1d_length(g->kh, g->kw, g->sh);
+    int r = g->sh == g->sw ? conv2d_winograd1d_length(g->kh, g->kw, g->sh) : 0;
+    return r == 7 || (r && g->ho * g->wo >= 64);
 }
 
 /* The 1-D Winograd call of a geometry that conv2d_uses_winograd1d: along the kernel's axis,

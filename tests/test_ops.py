@@ -122,8 +122,8 @@ WINOGRAD1D_CASES = [
     (11, 9, 8, 16, 7, 1, False),
     (14, 14, 384, 384, 1, 3, True),
     (14, 14, 384, 384, 3, 1, True),
-    (7, 9, 5, 6, 1, 3, True),
-    (8, 1, 5, 6, 3, 1, True),
+    (9, 11, 5, 6, 1, 3, True),
+    (65, 1, 5, 6, 3, 1, True),  # (3-tap kernels on maps under 64 outputs: im2col, CONV_CASES)
 ]
 
 
