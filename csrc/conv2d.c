@@ -43,8 +43,7 @@ int conv2d_uses_winograd1d(const window *g) {
 /* The 1-D Winograd call of a geometry that conv2d_uses_winograd1d: along the kernel's axis,
  * with that axis' padding. Forward: out = relu(bias + in * kernel). Backward (bias NULL): din
  * (+)= dout * the flipped, transposed kernel, padded so that it lands on the input
- * (pad' = r - 1 - pad); the roles of (h, w) and (ho, wo) swap. Both from the forward
- * transform u. */
+ * (pad' = r - 1 - pad); the roles of (h, w) and (ho, wo) swap. */
 static void winograd1d_run(float *out, int out_ld, const float *bias, int accumulate,
                            const float *in, int in_ld, const float *u, const window *g, int cin,
                            int cout, float *scratch, int threads) {
@@ -52,10 +51,10 @@ static void winograd1d_run(float *out, int out_ld, const float *bias, int accumu
     const int pad = vertical ? g->pad_top : g->pad_left;
     if (bias)
         winograd1d_conv(out, out_ld, bias, 0, in, in_ld, g->h, g->w, vertical, pad, g->ho, g->wo, u,
-                        0, r, cin, cout, scratch, threads);
+                        r, cin, cout, scratch, threads);
     else
         winograd1d_conv(out, out_ld, NULL, accumulate, in, in_ld, g->ho, g->wo, vertical,
-                        r - 1 - pad, g->h, g->w, u, 1, r, cout, cin, scratch, threads);
+                        r - 1 - pad, g->h, g->w, u, r, cout, cin, scratch, threads);
 }
 
 size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {

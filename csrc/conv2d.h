@@ -19,8 +19,8 @@ int conv2d_uses_winograd1d(const window *g);
 size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads);
 
 /* wino / wino_back: the kernel transformed by winograd_kernel_transform (forward / backward)
- * when conv2d_uses_winograd(g), by winograd1d_kernel_transform when conv2d_uses_winograd1d(g)
- * (one transform for both), else unused. */
+ * when conv2d_uses_winograd(g), by winograd1d_kernel_transform when conv2d_uses_winograd1d(g),
+ * else unused. */
 void conv2d_forward(float *out, int out_ld, float *col, const float *in, const float *kernel,
                     const float *wino, const float *bias, const window *g, int cin, int cout,
                     int threads);

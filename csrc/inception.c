@@ -188,10 +188,12 @@ static int prepare_winograd1d(inception_net *net) {
         const conv_spec *s = &INCEPTION_CONVS[i];
         int r = conv2d_winograd1d_length(s->kh, s->kw, s->stride);
         if (!net->kernel[i] || !r || net->wino[i]) continue;
-        net->wino[i] = malloc(winograd1d_kernel_size(r, s->cin, s->cout) * sizeof(float));
-        if (!net->wino[i]) return -1;
-        winograd1d_kernel_transform(net->wino[i], net->kernel[i], r, s->cin, s->cout);
-        net->wino_back[i] = net->wino[i]; /* one transform serves both passes */
+        size_t n = winograd1d_kernel_size(r, s->cin, s->cout);
+        net->wino[i] = malloc(n * sizeof(float));
+        net->wino_back[i] = malloc(n * sizeof(float));
+        if (!net->wino[i] || !net->wino_back[i]) return -1;
+        winograd1d_kernel_transform(net->wino[i], net->kernel[i], r, s->cin, s->cout, 0);
+        winograd1d_kernel_transform(net->wino_back[i], net->kernel[i], r, s->cin, s->cout, 1);
     }
     return 0;
 }
@@ -219,8 +221,8 @@ dd_status inception_prepare(inception_net *net, dd_error *err) {
 
 void inception_release(inception_net *net) {
     for (int i = 0; i < INCEPTION_N_CONVS; i++) {
-        if (net->wino_back[i] != net->wino[i]) free(net->wino_back[i]);
         free(net->wino[i]);
+        free(net->wino_back[i]);
         net->wino[i] = net->wino_back[i] = NULL;
     }
 }

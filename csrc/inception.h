@@ -41,7 +41,6 @@ typedef struct {
     const float *bias[INCEPTION_N_CONVS];           /* (cout) */
     float *wino[INCEPTION_N_CONVS];                 /* 3x3/1 kernels for Winograd, owned */
     float *wino_back[INCEPTION_N_CONVS];            /* and for their backward pass, owned */
-                                                    /* (1x7/7x1: both the same, winograd1d.c) */
 } inception_net;
 
 typedef struct {

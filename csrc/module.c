@@ -642,7 +642,7 @@ static float *op_scratch(const window *g, const float *kernel, int cin, int cout
     int r = conv2d_uses_winograd1d(g) ? conv2d_winograd1d_length(g->kh, g->kw, g->sh) : 0;
     if (col && r) {
         *wino = PyMem_Malloc(winograd1d_kernel_size(r, cin, cout) * sizeof(float));
-        if (*wino) winograd1d_kernel_transform(*wino, kernel, r, cin, cout); /* both passes */
+        if (*wino) winograd1d_kernel_transform(*wino, kernel, r, cin, cout, backward);
         else {
             PyMem_Free(col);
             col = NULL;

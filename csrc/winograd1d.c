@@ -15,15 +15,8 @@
  * activations: about 1e-5 of the largest output, forward and backward, against 3e-7 for direct
  * summation. F(2,3) (1x3/3x1 of mixed9/10): 4 for 2 instead of 6.
  *
- * The backward pass to the input is the same convolution with the kernel flipped along its axis
- * and transposed. It uses the forward U (one transformed kernel per layer, not two): a flipped
- * kernel correlated with a tile is the kernel correlated with the reversed tile, reversed, so the
- * tiles are read and their outputs written in reverse, and the GEMMs take U[p] transposed.
- *
- * Threads: the tiles are cut into chunks the same way for any thread count, and each thread runs
- * whole chunks (transforms and single-threaded sgemms), so every sgemm call, and every bit of the
- * result, is the same for any thread count without relying on a row of an sgemm being computed
- * the same whatever the other rows (OpenBLAS's transposed small-matrix kernels do not). */
+ * Threads take contiguous ranges of tiles and run single-threaded sgemms on their rows, as
+ * winograd.c does, so a tile's result does not depend on the thread count. */
 #include "simd.h"
 #include "winograd1d.h"
 
@@ -89,7 +82,6 @@ static const double f2_3_g[4][3] = {
  * r x 1) and across it. */
 typedef struct {
     int vertical;             /* r x 1 */
-    int flipped;              /* tiles read and written in reverse: the kernel flipped */
     int in_len, out_len, pad; /* along a line */
     int tiles_line;           /* tiles per line */
     int lines;                /* output lines: oh for 1 x r, ow for r x 1 */
@@ -127,7 +119,7 @@ static inline __attribute__((always_inline)) void input_transform(
         const float *d[MAX_POINTS];
         float *o[MAX_POINTS];
         for (int k = 0; k < n; k++) {
-            int i = o0 - q->pad + (q->flipped ? n - 1 - k : k);
+            int i = o0 - q->pad + k;
             d[k] = i < 0 || i >= q->in_len ? zero : base + (size_t)i * q->in_step;
             o[k] = v + (size_t)k * plane + (size_t)(t - t0) * cin;
         }
@@ -224,10 +216,8 @@ static inline __attribute__((always_inline)) void output_transform(
         const float *x[MAX_POINTS];
         float *o[MAX_POINTS];
         for (int k = 0; k < n; k++) x[k] = mm + (size_t)k * plane + (size_t)(t - t0) * cout;
-        for (int j = 0; j < m; j++) {
-            int i = o0 + (q->flipped ? m - 1 - j : j);
-            o[j] = i < q->out_len ? base + (size_t)i * q->out_step : spare;
-        }
+        for (int j = 0; j < m; j++)
+            o[j] = o0 + j < q->out_len ? base + (size_t)(o0 + j) * q->out_step : spare;
         if (bias)
             output_tile(o, x, bias, cout, OUT_BIAS_RELU, m, n, at, paired);
         else if (!accumulate)
@@ -286,26 +276,21 @@ size_t winograd1d_kernel_size(int r, int cin, int cout) {
     return (size_t)points(variant_of(r)) * cin * cout;
 }
 
-DD_VECTORIZED
-void winograd1d_kernel_transform(float *u, const float *kernel, int r, int cin, int cout) {
+void winograd1d_kernel_transform(float *u, const float *kernel, int r, int cin, int cout,
+                                 int backward) {
     const variant *v = variant_of(r);
-    const int n = points(v);
+    const int n = points(v), cols = backward ? cin : cout;
     const size_t plane = (size_t)cin * cout;
-    enum { BLOCK = 64 };
     for (int i = 0; i < cin; i++) {
-        for (int o0 = 0; o0 < cout; o0 += BLOCK) { /* all points of BLOCK outputs at a time */
-            const int len = cout - o0 < BLOCK ? cout - o0 : BLOCK;
-            double s[MAX_POINTS][BLOCK] = {{0.0}};
-            for (int k = 0; k < r; k++) {
-                const float *row = kernel + ((size_t)k * cin + i) * cout + o0;
-                for (int p = 0; p < n; p++) {
-                    const double gk = v->g[p * r + k];
-                    for (int o = 0; o < len; o++) s[p][o] += gk * row[o];
-                }
-            }
+        for (int o = 0; o < cout; o++) {
+            size_t at = backward ? (size_t)o * cols + i : (size_t)i * cols + o;
             for (int p = 0; p < n; p++) {
-                float *dst = u + (size_t)p * plane + (size_t)i * cout + o0;
-                for (int o = 0; o < len; o++) dst[o] = (float)s[p][o];
+                double s = 0.0;
+                for (int k = 0; k < r; k++) {
+                    int tap = backward ? r - 1 - k : k;
+                    s += v->g[p * r + k] * kernel[((size_t)tap * cin + i) * cout + o];
+                }
+                u[(size_t)p * plane + at] = (float)s;
             }
         }
     }
@@ -318,26 +303,20 @@ static int max_chunk(int n, int cin, int cout) {
     return chunk < 32 ? 32 : chunk;
 }
 
-/* Per thread: V and M of one chunk, a row of zeros (padding) and a spare output row; a multiple
- * of 64 bytes, so that every thread's buffers have the same alignment. */
-static size_t thread_floats(int n, int cap, int cin, int cout) {
-    return (((size_t)n * cap + 2) * ((size_t)cin + cout) + 15) & ~(size_t)15;
-}
-
+/* Per thread: V and M of one chunk, a row of zeros (padding) and a spare output row. */
 size_t winograd1d_scratch_size(int r, int cin, int cout, int threads) {
     const int n = points(variant_of(r));
-    return (size_t)threads * thread_floats(n, max_chunk(n, cin, cout), cin, cout);
+    return (size_t)threads * ((size_t)n * max_chunk(n, cin, cout) + 2) * ((size_t)cin + cout);
 }
 
 /* winograd1d_conv with chunks of at most `cap` tiles. */
 static void conv_chunked(const variant *var, int cap, float *out, int out_ld, const float *bias,
                          int accumulate, const float *in, int in_ld, int h, int w, int vertical,
-                         int pad, int oh, int ow, const float *u, int backward, int cin, int cout,
-                         float *scratch, int threads) {
+                         int pad, int oh, int ow, const float *u, int cin, int cout, float *scratch,
+                         int threads) {
     const int m = var->m, n = points(var);
     geom q;
     q.vertical = vertical;
-    q.flipped = backward;
     q.in_len = vertical ? h : w;
     q.out_len = vertical ? oh : ow;
     q.pad = pad;
@@ -351,28 +330,24 @@ static void conv_chunked(const variant *var, int cap, float *out, int out_ld, co
     q.out_step = vertical ? (size_t)ow * out_ld : (size_t)out_ld;
     const int n_tiles = q.tiles_line * q.lines;
     const size_t v_plane = (size_t)cap * cin, m_plane = (size_t)cap * cout;
-    const size_t per_thread = thread_floats(n, cap, cin, cout);
-    /* Equal chunks of at most cap tiles, an even number of them (two threads get equal shares),
-     * cut the same way for any thread count. */
-    int chunks = (n_tiles + cap - 1) / cap;
-    chunks += chunks & 1;
-    if (chunks > n_tiles) chunks = n_tiles;
-    if (threads > chunks) threads = chunks;
+    const size_t per_thread = ((size_t)n * cap + 2) * ((size_t)cin + cout);
+    if (threads > n_tiles) threads = n_tiles;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) {
+        int t0 = (int)((long long)n_tiles * b / threads);
+        int t1 = (int)((long long)n_tiles * (b + 1) / threads);
         float *v = scratch + (size_t)b * per_thread, *mm = v + n * v_plane;
         float *zero = mm + n * m_plane, *spare = zero + cin;
         memset(zero, 0, (size_t)cin * sizeof(float));
-        int first = (int)((long long)chunks * b / threads);
-        int last = (int)((long long)chunks * (b + 1) / threads);
-        for (int c = first; c < last; c++) {
-            int c0 = (int)((long long)n_tiles * c / chunks);
-            int c1 = (int)((long long)n_tiles * (c + 1) / chunks);
+        int chunks = (t1 - t0 + cap - 1) / cap;
+        for (int c = 0; c < chunks; c++) {
+            int c0 = t0 + (int)((long long)(t1 - t0) * c / chunks);
+            int c1 = t0 + (int)((long long)(t1 - t0) * (c + 1) / chunks);
             var->input(&q, v, v_plane, in, cin, zero, c0, c1);
-            for (int k = 0; k < n; k++) /* backward: u[k] is (cout, cin) here, used transposed */
-                blas_sgemm(CblasRowMajor, CblasNoTrans, backward ? CblasTrans : CblasNoTrans, c1 - c0,
-                           cout, cin, 1.0f, v + k * v_plane, cin, u + (size_t)k * cin * cout,
-                           backward ? cin : cout, 0.0f, mm + k * m_plane, cout);
+            for (int k = 0; k < n; k++)
+                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f,
+                           v + k * v_plane, cin, u + (size_t)k * cin * cout, cout, 0.0f,
+                           mm + k * m_plane, cout);
             var->output(&q, out, bias, accumulate, mm, m_plane, cout, spare, c0, c1);
         }
     }
@@ -380,8 +355,8 @@ static void conv_chunked(const variant *var, int cap, float *out, int out_ld, co
 
 void winograd1d_conv(float *out, int out_ld, const float *bias, int accumulate, const float *in,
                      int in_ld, int h, int w, int vertical, int pad, int oh, int ow, const float *u,
-                     int backward, int r, int cin, int cout, float *scratch, int threads) {
+                     int r, int cin, int cout, float *scratch, int threads) {
     const variant *var = variant_of(r);
     conv_chunked(var, max_chunk(points(var), cin, cout), out, out_ld, bias, accumulate, in, in_ld,
-                 h, w, vertical, pad, oh, ow, u, backward, cin, cout, scratch, threads);
+                 h, w, vertical, pad, oh, ow, u, cin, cout, scratch, threads);
 }
