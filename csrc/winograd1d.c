@@ -276,21 +276,40 @@ size_t winograd1d_kernel_size(int r, int cin, int cout) {
     return (size_t)points(variant_of(r)) * cin * cout;
 }
 
+/* In 16 x 16 tiles of (cin, cout), all n points at once: the tile's kernel values are read once,
+ * and the backward kernel's transposed rows are written 16 floats at a time. */
+DD_VECTORIZED
 void winograd1d_kernel_transform(float *u, const float *kernel, int r, int cin, int cout,
                                  int backward) {
     const variant *v = variant_of(r);
-    const int n = points(v), cols = backward ? cin : cout;
+    const int n = points(v);
     const size_t plane = (size_t)cin * cout;
-    for (int i = 0; i < cin; i++) {
-        for (int o = 0; o < cout; o++) {
-            size_t at = backward ? (size_t)o * cols + i : (size_t)i * cols + o;
-            for (int p = 0; p < n; p++) {
-                double s = 0.0;
-                for (int k = 0; k < r; k++) {
-                    int tap = backward ? r - 1 - k : k;
-                    s += v->g[p * r + k] * kernel[((size_t)tap * cin + i) * cout + o];
+    enum { T = 16 };
+    for (int i0 = 0; i0 < cin; i0 += T) {
+        const int ni = cin - i0 < T ? cin - i0 : T;
+        for (int o0 = 0; o0 < cout; o0 += T) {
+            const int no = cout - o0 < T ? cout - o0 : T;
+            double s[MAX_POINTS][T][T] = {{{0.0}}};
+            for (int k = 0; k < r; k++) { /* taps in order: the same sums as one at a time */
+                const int tap = backward ? r - 1 - k : k;
+                for (int a = 0; a < ni; a++) {
+                    const float *row = kernel + ((size_t)tap * cin + i0 + a) * cout + o0;
+                    for (int p = 0; p < n; p++) {
+                        const double gk = v->g[p * r + k];
+                        for (int b = 0; b < no; b++) s[p][a][b] += gk * row[b];
+                    }
                 }
-                u[(size_t)p * plane + at] = (float)s;
+            }
+            for (int p = 0; p < n; p++) {
+                float *dst = u + (size_t)p * plane;
+                if (backward) /* (cout, cin) */
+                    for (int b = 0; b < no; b++)
+                        for (int a = 0; a < ni; a++)
+                            dst[(size_t)(o0 + b) * cin + i0 + a] = (float)s[p][a][b];
+                else
+                    for (int a = 0; a < ni; a++)
+                        for (int b = 0; b < no; b++)
+                            dst[(size_t)(i0 + a) * cout + o0 + b] = (float)s[p][a][b];
             }
         }
     }
@@ -303,10 +322,15 @@ static int max_chunk(int n, int cin, int cout) {
     return chunk < 32 ? 32 : chunk;
 }
 
-/* Per thread: V and M of one chunk, a row of zeros (padding) and a spare output row. */
+/* Per thread: V and M of one chunk, a row of zeros (padding) and a spare output row; a multiple
+ * of 64 bytes, so that every thread's buffers have the same alignment. */
+static size_t thread_floats(int n, int cap, int cin, int cout) {
+    return (((size_t)n * cap + 2) * ((size_t)cin + cout) + 15) & ~(size_t)15;
+}
+
 size_t winograd1d_scratch_size(int r, int cin, int cout, int threads) {
     const int n = points(variant_of(r));
-    return (size_t)threads * ((size_t)n * max_chunk(n, cin, cout) + 2) * ((size_t)cin + cout);
+    return (size_t)threads * thread_floats(n, max_chunk(n, cin, cout), cin, cout);
 }
 
 /* winograd1d_conv with chunks of at most `cap` tiles. */
@@ -330,7 +354,7 @@ static void conv_chunked(const variant *var, int cap, float *out, int out_ld, co
     q.out_step = vertical ? (size_t)ow * out_ld : (size_t)out_ld;
     const int n_tiles = q.tiles_line * q.lines;
     const size_t v_plane = (size_t)cap * cin, m_plane = (size_t)cap * cout;
-    const size_t per_thread = ((size_t)n * cap + 2) * ((size_t)cin + cout);
+    const size_t per_thread = thread_floats(n, cap, cin, cout);
     if (threads > n_tiles) threads = n_tiles;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) {
