@@ -31,7 +31,7 @@ int conv2d_winograd1d_length(int kh, int kw, int stride) {
     return stride == 1 && r && winograd1d_supports(r) ? r : 0;
 }
 
-/* 3-tap kernels only on maps of 64 outputs or more: below that (mixed9/10 of inputs under ~290
+/* 3-tap kernels only on maps of 64 outputs or more: below that (mixed9/10 of inputs under 299
  * pixels), fewer than ~32 GEMM rows per point and the 4/3 larger kernel make F(2,3) slower than
  * im2col (measured 10-30% at 5x5 and 6x6; 7-10% faster at 8x8, 15-25% at 14x14). The choice
  * depends on the geometry only, never on the thread count. */
