@@ -1,7 +1,8 @@
 /* Convolution + bias + ReLU (batch norm folded into kernel and bias), NHWC, one image.
  * Forward: im2col + sgemm, then bias and ReLU in one pass (1x1 stride-1 kernels skip im2col: the
  * NHWC buffer is the matrix; 3x3 and 5x5 stride-1 kernels run by Winograd F(4x4, 3x3) and
- * F(2x2, 5x5), winograd.c; thin inputs such as the RGB image run direct, below).
+ * F(2x2, 5x5), winograd.c; 1 x r and r x 1 stride-1 ones by 1-D Winograd along the kernel's axis,
+ * winograd1d.c; thin inputs such as the RGB image run direct, below).
  * Backward to the input: ReLU mask on the incoming gradient, sgemm with the transposed kernel,
  * col2im. No weight gradients: DeepDream only needs d loss / d input.
  *
@@ -16,6 +17,7 @@
 
 #include "blas.h"
 #include "winograd.h"
+#include "winograd1d.h"
 
 static int is_pointwise(const window *g) {
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1;
@@ -35,7 +37,8 @@ int conv2d_uses_winograd(const window *g) {
 #define THIN_PIXELS 8
 
 static int is_thin(const window *g, int cin) {
-    return !is_pointwise(g) && !conv2d_uses_winograd(g) && g->kh * g->kw * cin <= THIN_TAPS;
+    return !is_pointwise(g) && !conv2d_uses_winograd(g) && !conv2d_uses_winograd1d(g) &&
+           g->kh * g->kw * cin <= THIN_TAPS;
 }
 
 /* Floats of the kernel panels: ceil(cout / THIN_LANES) panels of (k, THIN_LANES) forward, one of
@@ -170,8 +173,45 @@ static void thin_backward_col(float *col, const float *dout, const float *out, i
     }
 }
 
+int conv2d_winograd1d_length(int kh, int kw, int stride) {
+    int r = kh == 1 && kw > 1 ? kw : kw == 1 && kh > 1 ? kh : 0;
+    return stride == 1 && r && winograd1d_supports(r) ? r : 0;
+}
+
+/* 3-tap kernels only on maps of 64 outputs or more: below that (mixed9/10 of inputs under 299
+ * pixels), fewer than ~32 GEMM rows per point and the 4/3 larger kernel make F(2,3) slower than
+ * im2col (measured 10-30% at 5x5 and 6x6; 7-10% faster at 8x8, 15-25% at 14x14). The choice
+ * depends on the geometry only, never on the thread count. */
+int conv2d_uses_winograd1d(const window *g) {
+    int r = g->sh == g->sw ? conv2d_winograd1d_length(g->kh, g->kw, g->sh) : 0;
+    return r == 7 || (r && g->ho * g->wo >= 64);
+}
+
+/* The 1-D Winograd call of a geometry that conv2d_uses_winograd1d: along the kernel's axis,
+ * with that axis' padding. Forward: out = relu(bias + in * kernel). Backward (bias NULL): din
+ * (+)= dout * the flipped, transposed kernel, padded so that it lands on the input
+ * (pad' = r - 1 - pad); the roles of (h, w) and (ho, wo) swap. */
+static void winograd1d_run(float *out, int out_ld, const float *bias, int accumulate,
+                           const float *in, int in_ld, const float *u, const window *g, int cin,
+                           int cout, float *scratch, int threads) {
+    const int vertical = g->kw == 1, r = vertical ? g->kh : g->kw;
+    const int pad = vertical ? g->pad_top : g->pad_left;
+    if (bias)
+        winograd1d_conv(out, out_ld, bias, 0, in, in_ld, g->h, g->w, vertical, pad, g->ho, g->wo, u,
+                        r, cin, cout, scratch, threads);
+    else
+        winograd1d_conv(out, out_ld, NULL, accumulate, in, in_ld, g->ho, g->wo, vertical,
+                        r - 1 - pad, g->h, g->w, u, r, cout, cin, scratch, threads);
+}
+
 size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {
     if (is_pointwise(g)) return 0;
+    if (conv2d_uses_winograd1d(g)) {
+        int r = conv2d_winograd1d_length(g->kh, g->kw, g->sh);
+        size_t fwd = winograd1d_scratch_size(r, cin, cout, threads);
+        size_t bwd = winograd1d_scratch_size(r, cout, cin, threads);
+        return fwd > bwd ? fwd : bwd;
+    }
     if (is_thin(g, cin)) return thin_panels_size(cout) + (size_t)threads * thin_band_size(g, cin);
     if (conv2d_uses_winograd(g)) {
         return winograd_scratch_size(cin, cout, threads); /* the same for the backward pass */
@@ -287,6 +327,10 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
                       g->wo, g->kh, wino, cin, cout, col, threads);
         return;
     }
+    if (conv2d_uses_winograd1d(g)) {
+        winograd1d_run(out, out_ld, bias, 0, in, cin, wino, g, cin, cout, col, threads);
+        return;
+    }
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
     const int pointwise = is_pointwise(g), thin = is_thin(g, cin);
@@ -328,6 +372,17 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
     const int k = g->kh * g->kw * cin;
     const int pointwise = is_pointwise(g);
     if (threads > npix) threads = npix > 0 ? npix : 1;
+    if (conv2d_uses_winograd1d(g)) {
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int b = 0; b < threads; b++) {
+            int p0, p1;
+            block_range(npix, b, threads, &p0, &p1);
+            relu_mask(dout + (size_t)p0 * out_ld, out + (size_t)p0 * out_ld, out_ld, p1 - p0, cout);
+        }
+        winograd1d_run(din, cin, NULL, accumulate, dout, out_ld, wino_back, g, cin, cout, col,
+                       threads);
+        return;
+    }
     if (conv2d_uses_winograd(g)) {
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
          * that it lands on the input: pad' = k - 1 - pad */

@@ -8,11 +8,19 @@
 /* Whether a kernel of this geometry runs by Winograd (3x3 or 5x5, stride 1). */
 int conv2d_uses_winograd(const window *g);
 
+/* r when a kernel of this shape is 1 x r or r x 1 with stride 1 and winograd1d.c has a transform
+ * for r (its kernel is then transformed by winograd1d_kernel_transform), else 0. */
+int conv2d_winograd1d_length(int kh, int kw, int stride);
+
+/* Whether a kernel of this geometry runs by 1-D Winograd (winograd1d.c). */
+int conv2d_uses_winograd1d(const window *g);
+
 /* Floats of scratch conv2d_forward/backward need for this geometry (0 for a 1x1/1). */
 size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads);
 
 /* wino / wino_back: the kernel transformed by winograd_kernel_transform (forward / backward)
- * when conv2d_uses_winograd(g), else unused. */
+ * when conv2d_uses_winograd(g), by winograd1d_kernel_transform when conv2d_uses_winograd1d(g),
+ * else unused. */
 void conv2d_forward(float *out, int out_ld, float *col, const float *in, const float *kernel,
                     const float *wino, const float *bias, const window *g, int cin, int cout,
                     int threads);

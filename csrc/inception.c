@@ -10,6 +10,7 @@
 #include "conv2d.h"
 #include "maxpool.h"
 #include "winograd.h"
+#include "winograd1d.h"
 
 #define SAME 1
 #define VALID 0
@@ -181,7 +182,27 @@ void inception_init(inception_net *net) {
     block_e(&b, 10, x);
 }
 
+/* The 1x7/7x1 (and 1x3/3x1) kernels for 1-D Winograd: 0 on success, -1 out of memory. */
+static int prepare_winograd1d(inception_net *net) {
+    for (int i = 0; i < INCEPTION_N_CONVS; i++) {
+        const conv_spec *s = &INCEPTION_CONVS[i];
+        int r = conv2d_winograd1d_length(s->kh, s->kw, s->stride);
+        if (!net->kernel[i] || !r || net->wino[i]) continue;
+        size_t n = winograd1d_kernel_size(r, s->cin, s->cout);
+        net->wino[i] = malloc(n * sizeof(float));
+        net->wino_back[i] = malloc(n * sizeof(float));
+        if (!net->wino[i] || !net->wino_back[i]) return -1;
+        winograd1d_kernel_transform(net->wino[i], net->kernel[i], r, s->cin, s->cout, 0);
+        winograd1d_kernel_transform(net->wino_back[i], net->kernel[i], r, s->cin, s->cout, 1);
+    }
+    return 0;
+}
+
 dd_status inception_prepare(inception_net *net, dd_error *err) {
+    if (prepare_winograd1d(net)) {
+        inception_release(net);
+        return dd_fail(err, DD_ERR_NOMEM, "out of memory transforming the 1x7/7x1 kernels");
+    }
     for (int i = 0; i < INCEPTION_N_CONVS; i++) {
         const conv_spec *s = &INCEPTION_CONVS[i];
         if (!net->kernel[i] || s->kh != s->kw || !winograd_supports(s->kh) || s->stride != 1 ||

@@ -14,6 +14,7 @@
 #include "maxpool.h"
 #include "resize.h"
 #include "winograd.h"
+#include "winograd1d.h"
 
 /* ---- helpers ---- */
 
@@ -625,7 +626,7 @@ static int parse_window(PyArrayObject *x, int kh, int kw, int stride, int same, 
     return 1;
 }
 
-/* Scratch for one conv op call, plus its Winograd kernel when the geometry uses one. */
+/* Scratch for one conv op call, plus its Winograd kernel (2-D or 1-D) when the geometry uses one. */
 static float *op_scratch(const window *g, const float *kernel, int cin, int cout, int backward,
                          float **wino) {
     *wino = NULL;
@@ -633,6 +634,15 @@ static float *op_scratch(const window *g, const float *kernel, int cin, int cout
     if (col && conv2d_uses_winograd(g)) {
         *wino = PyMem_Malloc(winograd_kernel_size(cin, cout) * sizeof(float));
         if (*wino) winograd_kernel_transform(*wino, kernel, g->kh, cin, cout, backward);
+        else {
+            PyMem_Free(col);
+            col = NULL;
+        }
+    }
+    int r = conv2d_uses_winograd1d(g) ? conv2d_winograd1d_length(g->kh, g->kw, g->sh) : 0;
+    if (col && r) {
+        *wino = PyMem_Malloc(winograd1d_kernel_size(r, cin, cout) * sizeof(float));
+        if (*wino) winograd1d_kernel_transform(*wino, kernel, r, cin, cout, backward);
         else {
             PyMem_Free(col);
             col = NULL;

@@ -1,5 +1,6 @@
 """Each C op against a float64 NumPy reference, and its backward against central finite
-differences of that reference (csrc/conv2d.c, maxpool.c, avgpool.c)."""
+differences of that reference or its exact float64 adjoint (csrc/conv2d.c, winograd1d.c,
+maxpool.c, avgpool.c)."""
 import numpy as np
 import pytest
 
@@ -69,12 +70,15 @@ CONV_CASES = [
     (21, 26, 3, 40, 3, 3, 2, False),
     (7, 8, 3, 5, 3, 3, 1, True),  # as thin, but Winograd's
     (70, 9, 3, 8, 3, 3, 2, True),  # thin backward: several bands of rows per thread
-    (70, 5, 4, 6, 7, 1, 1, True),
+    (70, 5, 4, 6, 7, 1, 1, True),  # (7-tap: 1-D Winograd takes it, not the direct path)
     (20, 19, 3, 33, 3, 3, 2, True),
     (9, 11, 12, 5, 3, 3, 2, False),
     (8, 9, 8, 5, 1, 7, 1, True),
     (9, 8, 8, 5, 7, 1, 1, True),
 ]
+# 7-tap 1-D kernels run by Winograd F(5,7) (winograd1d.c), whose rounding reaches ~2e-5 of the
+# largest output (test_winograd1d_forward_and_backward_match_float64); the others ~1e-6
+SEVEN_TAP_ATOL = 5e-5
 
 
 @pytest.mark.parametrize("h,w,cin,cout,kh,kw,stride,same", CONV_CASES)
@@ -86,7 +90,8 @@ def test_conv2d_forward_and_backward(h, w, cin, cout, kh, kw, stride, same):
     out = core.conv2d(x, kernel, bias, stride, same)
     ref = ref_conv(x.astype(np.float64), kernel.astype(np.float64), bias.astype(np.float64), stride, same)
     assert out.shape == ref.shape
-    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    atol = SEVEN_TAP_ATOL * np.abs(ref).max() if max(kh, kw) == 7 else 1e-5
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=atol)
     assert (out == 0).any() and (out > 0).any()  # the ReLU is exercised
 
     r = rng.normal(size=out.shape)
@@ -136,6 +141,49 @@ def test_winograd_conv2d_on_many_tiles(h, w, cin, cout, k, same):
     ref_din = ref_conv_backward(np.where(out > 0, dout, 0.0), k64, (h, w), same)
     assert din.shape == ref_din.shape
     assert np.abs(din - ref_din).max() <= 1e-5 * np.abs(ref_din).max()
+
+
+# 1 x r and r x 1 stride-1 convolutions run by 1-D Winograd (csrc/winograd1d.c): F(5,7) for the
+# 7-tap kernels, F(2,3) for the 3-tap ones. InceptionV3's sizes (30x30 at mixed4..7 for a 512
+# input, 14x14 at mixed9/10), odd sizes, lines shorter than a tile or than the kernel, VALID too,
+# channel counts that are not multiples of a vector.
+WINOGRAD1D_CASES = [
+    # (h, w, cin, cout, kh, kw, same)
+    (30, 30, 128, 128, 1, 7, True),
+    (30, 30, 160, 192, 7, 1, True),
+    (17, 13, 33, 20, 1, 7, True),
+    (13, 17, 20, 33, 7, 1, True),
+    (5, 3, 8, 8, 1, 7, True),
+    (3, 1, 8, 8, 7, 1, True),
+    (9, 11, 16, 8, 1, 7, False),
+    (11, 9, 8, 16, 7, 1, False),
+    (14, 14, 384, 384, 1, 3, True),
+    (14, 14, 384, 384, 3, 1, True),
+    (9, 11, 5, 6, 1, 3, True),
+    (65, 1, 5, 6, 3, 1, True),  # (3-tap kernels on maps under 64 outputs: im2col, CONV_CASES)
+]
+
+
+@pytest.mark.parametrize("h,w,cin,cout,kh,kw,same", WINOGRAD1D_CASES)
+def test_winograd1d_forward_and_backward_match_float64(h, w, cin, cout, kh, kw, same):
+    rng = np.random.default_rng(h * 1000 + w * 10 + cin)
+    x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
+    kernel = (rng.normal(0, 1, (kh, kw, cin, cout)) / np.sqrt(kh * kw * cin)).astype(np.float32)
+    bias = rng.normal(0, 0.1, cout).astype(np.float32)
+    k64 = kernel.astype(np.float64)
+    out = core.conv2d(x, kernel, bias, 1, same)
+    ref = ref_conv(x.astype(np.float64), k64, bias.astype(np.float64), 1, same)
+    assert out.shape == ref.shape
+    assert (out == 0).any() and (out > 0).any()
+    # Winograd's rounding error grows with the tile: measured up to 1.8e-5 of the largest output
+    # for F(5,7) on these inputs (direct summation: ~3e-7), 9e-7 for F(2,3)
+    bound = 5e-5 if max(kh, kw) == 7 else 5e-6
+    assert np.abs(out - ref).max() <= bound * np.abs(ref).max()
+
+    dout = rng.normal(size=out.shape).astype(np.float32)
+    din = core.conv2d_backward(dout, out, kernel, (h, w), 1, same)
+    dref = ref_conv_backward(np.where(out > 0, dout.astype(np.float64), 0.0), k64, (h, w), same)
+    assert np.abs(din - dref).max() <= bound * np.abs(dref).max()
 
 
 @pytest.mark.parametrize("h,w,c,k,stride,same", [
