@@ -75,18 +75,19 @@ def test_every_mixed_layer_matches_tensorflow(shipped, h, w):
                              tf_reference.activations(keras_model, x, SHIPPED_LAYERS), SHIPPED_LAYERS)
 
 
-# The issue's bound, 1e-4 relative L2, on an input where no unit flips (measured 2.1e-6 to
-# 3.0e-6 for each block, with OpenBLAS' SkylakeX, Haswell and SandyBridge kernels): every op
-# kind, the stem's and mixed3's max pools included. The seed matters: Winograd F(4x4, 3x3) and
-# F(2x2, 5x5) round ~10x more than the F(2x2, 3x3) and im2col they replaced (per layer, up to
-# ~3e-6 of its largest value), so on most inputs some unit sits close enough to a ReLU kink or
-# a max-pool tie to resolve differently from TensorFlow: the earlier input (seed 347) flips one
-# unit by mixed0, 9e-4 relative L2, all of it in one 41x41 patch and 2e-6 outside it. Of seeds
-# 0..9, 4 and 6 flip none.
+# The issue's bound, 1e-4 relative L2, on an input where no unit flips (measured 2.2e-6 to
+# 3.3e-6 for each block): every op kind, the stem's and mixed3's max pools included. The seed
+# matters: Winograd F(4x4, 3x3), F(2x2, 5x5) and F(5,7) round ~10x more than direct summation
+# (per layer, up to ~3e-6 of its largest value, ~2e-5 for F(5,7)), so on most inputs some unit
+# sits close enough to a ReLU kink or a max-pool tie to resolve differently from TensorFlow, and
+# that one unit moves the gradient by ~1e-3 in a blob over its receptive field. With the kernels
+# of commit "Merge wino1d", of seeds 0..11 only 7 flips none (the others: 4e-5 to 8e-3 in some
+# block). A change of summation order can flip a unit here again: then pick another seed where
+# none flips (scan seeds, as above), never loosen the bound.
 @pytest.mark.parametrize("layer", ["mixed0", "mixed1", "mixed2", "mixed3", "mixed4"])
 def test_gradient_of_each_block_matches_tensorflow(shipped, layer):
     model, keras_model = shipped
-    x = np.random.default_rng(4).uniform(-1, 1, (211, 347, 3)).astype(np.float32)
+    x = np.random.default_rng(7).uniform(-1, 1, (211, 347, 3)).astype(np.float32)
     loss, grad = model.loss_and_gradient(x, [layer])
     loss_ref, grad_ref = tf_reference.loss_and_gradient(keras_model, x, [layer])
     assert loss == pytest.approx(loss_ref, rel=1e-5)
