@@ -182,18 +182,30 @@ void inception_init(inception_net *net) {
     block_e(&b, 10, x);
 }
 
-/* The 1x7/7x1 (and 1x3/3x1) kernels for 1-D Winograd: 0 on success, -1 out of memory. */
+/* The 1x7/7x1 (and 1x3/3x1) kernels for 1-D Winograd: 0 on success, -1 out of memory. Only
+ * those of the blocks these weights can compute: the shipped weights hold mixed9/10's 1x3/3x1
+ * kernels but not all of those blocks' others, and their transforms would take 36 MB. */
 static int prepare_winograd1d(inception_net *net) {
-    for (int i = 0; i < INCEPTION_N_CONVS; i++) {
-        const conv_spec *s = &INCEPTION_CONVS[i];
-        int r = conv2d_winograd1d_length(s->kh, s->kw, s->stride);
-        if (!net->kernel[i] || !r || net->wino[i]) continue;
-        size_t n = winograd1d_kernel_size(r, s->cin, s->cout);
-        net->wino[i] = malloc(n * sizeof(float));
-        net->wino_back[i] = malloc(n * sizeof(float));
-        if (!net->wino[i] || !net->wino_back[i]) return -1;
-        winograd1d_kernel_transform(net->wino[i], net->kernel[i], r, s->cin, s->cout, 0);
-        winograd1d_kernel_transform(net->wino_back[i], net->kernel[i], r, s->cin, s->cout, 1);
+    for (int b = 0; b < INCEPTION_N_BLOCKS; b++) {
+        int first = b ? net->block_end[b - 1] : 0;
+        for (int i = first; i < net->block_end[b]; i++) {
+            const net_op *op = &net->ops[i];
+            if (op->kind == OP_CONV && (!net->kernel[op->conv] || !net->bias[op->conv])) return 0;
+        }
+        for (int i = first; i < net->block_end[b]; i++) {
+            const net_op *op = &net->ops[i];
+            if (op->kind != OP_CONV) continue;
+            const conv_spec *s = &INCEPTION_CONVS[op->conv];
+            int r = conv2d_winograd1d_length(s->kh, s->kw, s->stride);
+            if (!r || net->wino[op->conv]) continue;
+            size_t n = winograd1d_kernel_size(r, s->cin, s->cout);
+            float *u = malloc(n * sizeof(float)), *u_back = malloc(n * sizeof(float));
+            net->wino[op->conv] = u;
+            net->wino_back[op->conv] = u_back;
+            if (!u || !u_back) return -1;
+            winograd1d_kernel_transform(u, net->kernel[op->conv], r, s->cin, s->cout, 0);
+            winograd1d_kernel_transform(u_back, net->kernel[op->conv], r, s->cin, s->cout, 1);
+        }
     }
     return 0;
 }
