@@ -1,8 +1,8 @@
 """Where the time of one DeepDream step goes: every op of the forward and backward pass timed
 inside the C core (``InceptionV3.profile``), grouped by kind, for 1 thread and for N threads.
 
-    cd /work/main && PYTHONPATH=/work/main python benchmarks/profile.py
-    ... benchmarks/profile.py --size 299 --repeats 10 --threads 2 --ops   # every op too
+    cd /work/main && PYTHONPATH=/work/main python benchmarks/op_profile.py
+    ... benchmarks/op_profile.py --size 299 --repeats 10 --threads 2 --ops   # every op too
 
 "GFLOP/s" counts each conv's naive multiply-adds (2 FLOPs each, forward and backward alike), as
 benchmarks/bench.py does: Winograd convs do fewer, so they can exceed the sgemm figure printed
