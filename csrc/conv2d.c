@@ -290,6 +290,18 @@ static void thin_backward(float *din, const float *dout, const float *out, int o
     }
 }
 
+/* Threads for a split of `rows` GEMM rows: each gets at least GEMM_MIN_ROWS rows, or one thread
+ * takes all. OpenBLAS computes a row of C differently when it is called with very few rows
+ * (measured: M <= 6 at K = 768, N = 192), so a split that left a thread a handful of rows would
+ * make results depend on the thread count; with this floor no call has fewer than GEMM_MIN_ROWS
+ * rows unless the whole product has, for every thread count alike. */
+#define GEMM_MIN_ROWS 32
+
+int conv2d_gemm_threads(int rows, int threads) {
+    int most = rows / GEMM_MIN_ROWS;
+    return threads < most ? threads : most > 1 ? most : 1;
+}
+
 /* Output pixels per sgemm call of a 1x1 conv: the bias, ReLU and mask passes then run over rows
  * the sgemm just wrote or is about to read, in cache. (Other convs take a thread's pixels at once:
  * each call packs the kernel again, and theirs are large.) */
@@ -334,7 +346,7 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
     const int pointwise = is_pointwise(g), thin = is_thin(g, cin);
-    if (threads > npix) threads = npix > 0 ? npix : 1;
+    threads = conv2d_gemm_threads(npix, threads);
     if (thin) thin_pack_forward(col, kernel, k, cout);
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) {
@@ -344,9 +356,13 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
             thin_forward(out, out_ld, col, in, bias, g, cin, cout, p0, p1);
             continue;
         }
-        const int block = pointwise ? CONV_BLOCK : p1 - p0;
-        for (int q0 = p0; q0 < p1; q0 += block) {
-            const int n = p1 - q0 < block ? p1 - q0 : block;
+        const int blocks = pointwise ? (p1 - p0 + CONV_BLOCK - 1) / CONV_BLOCK : 1;
+        for (int j = 0; j < blocks; j++) { /* equal blocks: none of a handful of rows */
+            int q0, q1;
+            block_range(p1 - p0, j, blocks, &q0, &q1);
+            q0 += p0;
+            q1 += p0;
+            const int n = q1 - q0;
             const float *a = in + (size_t)q0 * cin;
             if (!pointwise) {
                 im2col(col, in, g, cin, q0, q0 + n);
@@ -371,7 +387,7 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
     const int pointwise = is_pointwise(g);
-    if (threads > npix) threads = npix > 0 ? npix : 1;
+    threads = conv2d_gemm_threads(npix, threads);
     if (conv2d_uses_winograd1d(g)) {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
         for (int b = 0; b < threads; b++) {
@@ -415,9 +431,13 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         for (int b = 0; b < threads; b++) {
             int p0, p1;
             block_range(npix, b, threads, &p0, &p1);
-            const int block = pointwise ? CONV_BLOCK : p1 - p0;
-            for (int q0 = p0; q0 < p1; q0 += block) {
-                const int n = p1 - q0 < block ? p1 - q0 : block;
+            const int blocks = pointwise ? (p1 - p0 + CONV_BLOCK - 1) / CONV_BLOCK : 1;
+            for (int j = 0; j < blocks; j++) {
+                int q0, q1;
+                block_range(p1 - p0, j, blocks, &q0, &q1);
+                q0 += p0;
+                q1 += p0;
+                const int n = q1 - q0;
                 float *d = dout + (size_t)q0 * out_ld;
                 relu_mask(d, out + (size_t)q0 * out_ld, out_ld, n, cout);
                 if (pointwise)

@@ -15,6 +15,9 @@ int conv2d_winograd1d_length(int kh, int kw, int stride);
 /* Whether a kernel of this geometry runs by 1-D Winograd (winograd1d.c). */
 int conv2d_uses_winograd1d(const window *g);
 
+/* Threads to split `rows` GEMM rows over so that results do not depend on the thread count. */
+int conv2d_gemm_threads(int rows, int threads);
+
 /* Floats of scratch conv2d_forward/backward need for this geometry (0 for a 1x1/1). */
 size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads);
 

@@ -1,10 +1,10 @@
 #include "inception.h"
 
 #include <limits.h>
-#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "avgpool.h"
 #include "conv2d.h"
@@ -386,6 +386,13 @@ void inception_workspace_free(inception_workspace *ws) {
 
 /* ---- running ---- */
 
+/* Wall seconds, for the per-op timers (C11's timespec_get: no OpenMP needed to build) */
+static double now_seconds(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static float *at(float *arena, const net_tensor *t) { return arena + t->at; }
 
 void inception_forward(const inception_net *net, inception_workspace *ws, const float *x) {
@@ -398,7 +405,7 @@ void inception_forward(const inception_net *net, inception_workspace *ws, const 
         const net_tensor *in = &t[op->in], *out = &t[op->out];
         float *y = at(ws->act, out) + op->out_offset;
         const float *a = at(ws->act, in);
-        double start = ws->op_seconds ? omp_get_wtime() : 0.0;
+        double start = ws->op_seconds ? now_seconds() : 0.0;
         switch (op->kind) {
         case OP_CONV:
             conv2d_forward(y, out->c, ws->col, a, net->kernel[op->conv], net->wino[op->conv],
@@ -411,7 +418,7 @@ void inception_forward(const inception_net *net, inception_workspace *ws, const 
             avgpool_forward(y, a, g, in->c, threads);
             break;
         }
-        if (ws->op_seconds) ws->op_seconds[2 * i] += omp_get_wtime() - start;
+        if (ws->op_seconds) ws->op_seconds[2 * i] += now_seconds() - start;
     }
 }
 
@@ -454,7 +461,7 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
         float *da = at(ws->grad, in);
         const int accumulate = written[op->in];
         written[op->in] = 1;
-        double start = ws->op_seconds ? omp_get_wtime() : 0.0;
+        double start = ws->op_seconds ? now_seconds() : 0.0;
         switch (op->kind) {
         case OP_CONV:
             conv2d_backward(da, dy, out->c, ws->col, at(ws->act, out) + op->out_offset,
@@ -469,7 +476,7 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
             avgpool_backward(da, dy, g, in->c, accumulate, threads);
             break;
         }
-        if (ws->op_seconds) ws->op_seconds[2 * i + 1] += omp_get_wtime() - start;
+        if (ws->op_seconds) ws->op_seconds[2 * i + 1] += now_seconds() - start;
     }
     memcpy(dx, at(ws->grad, &t[0]), (size_t)t[0].h * t[0].w * 3 * sizeof(float));
 }

@@ -24,6 +24,8 @@
 #include "simd.h"
 #include "winograd1d.h"
 
+#include "conv2d.h"
+
 #include <string.h>
 
 #include "blas.h"
@@ -359,7 +361,7 @@ static void conv_chunked(const variant *var, int cap, float *out, int out_ld, co
     const int n_tiles = q.tiles_line * q.lines;
     const size_t v_plane = (size_t)cap * cin, m_plane = (size_t)cap * cout;
     const size_t per_thread = thread_floats(n, cap, cin, cout);
-    if (threads > n_tiles) threads = n_tiles;
+    threads = conv2d_gemm_threads(n_tiles, threads); /* no chunk of a handful of rows */
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) {
         int t0 = (int)((long long)n_tiles * b / threads);

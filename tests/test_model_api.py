@@ -96,9 +96,24 @@ def test_gradient_matches_finite_differences_of_the_loss(model):
     assert float((grad * d).sum()) == pytest.approx(fd, rel=2e-2)
 
 
-def test_results_are_identical_for_any_thread_count():
-    x = np.random.default_rng(4).uniform(-1, 1, (157, 263, 3)).astype(np.float32)
-    results = [deepdream.InceptionV3(threads=t).loss_and_gradient(x, ["mixed3", "mixed5"]) for t in (1, 2, 3)]
+def random_complete_weights(seed):
+    """Every conv of the table, mixed9/10 included, with random He-scaled kernels."""
+    rng = np.random.default_rng(seed)
+    return {f"conv2d_{i}": ((rng.normal(0, 1, (kh, kw, cin, cout)) * np.sqrt(2 / (kh * kw * cin))).astype(np.float32),
+                            rng.normal(0, 0.1, cout).astype(np.float32))
+            for i, (kh, kw, cin, cout, _, _) in enumerate(_deepdream.conv_table(), start=1)}
+
+
+# Sizes where a thread's share of a layer is a few pixels or tiles (mixed5..mixed10 at 3x3 to
+# 5x5): OpenBLAS computes a row differently in a call of a handful of rows, which the core must
+# never make depend on the thread count (conv2d_gemm_threads).
+@pytest.mark.parametrize("h,w,layers,weights", [
+    (157, 263, ["mixed3", "mixed5"], None), (75, 75, ["mixed5"], None), (75, 75, ["mixed8"], None),
+    (139, 201, ["mixed10"], 11), (187, 163, ["mixed9", "mixed10"], 11)])
+def test_results_are_identical_for_any_thread_count(h, w, layers, weights):
+    x = np.random.default_rng(4).uniform(-1, 1, (h, w, 3)).astype(np.float32)
+    weights = None if weights is None else random_complete_weights(weights)
+    results = [deepdream.InceptionV3(weights, threads=t).loss_and_gradient(x, layers) for t in (1, 2, 3)]
     for loss, grad in results[1:]:
         assert loss == results[0][0]
         np.testing.assert_array_equal(grad, results[0][1])
