@@ -319,6 +319,32 @@ done:
     return result;
 }
 
+/* One gradient pass (`use`: run_gradient or run_profile) on image xobj through the blocks in
+ * `layers`: ctx gets x, dx, the mask and the deepest block; returns dx, or NULL with an error set. */
+static PyArrayObject *gradient_pass(NetworkObject *self, PyObject *xobj, PyObject *layers, int threads,
+                                    ws_user use, pass_ctx *ctx, int *depth) {
+    if (!parse_layers(layers, &ctx->mask, depth)) return NULL;
+    PyArrayObject *x = as_image(xobj, "x");
+    if (!x) return NULL;
+    PyArrayObject *dx = new_float32(3, PyArray_DIMS(x));
+    if (!dx) {
+        Py_DECREF(x);
+        return NULL;
+    }
+    ctx->x = PyArray_DATA(x);
+    ctx->dx = PyArray_DATA(dx);
+    dd_error err = {{0}};
+    dd_status status = with_workspace(self, (int)PyArray_DIM(x, 0), (int)PyArray_DIM(x, 1), *depth,
+                                      threads, use, ctx, &err);
+    Py_DECREF(x);
+    if (status != DD_OK) {
+        Py_DECREF(dx);
+        raise_status(status, &err);
+        return NULL;
+    }
+    return dx;
+}
+
 static PyObject *Network_loss_and_gradient(NetworkObject *self, PyObject *args) {
     PyObject *xobj, *layers;
     int threads = 1;
@@ -327,25 +353,8 @@ static PyObject *Network_loss_and_gradient(NetworkObject *self, PyObject *args) 
         return NULL;
     pass_ctx ctx = {0};
     int depth;
-    if (!parse_layers(layers, &ctx.mask, &depth)) return NULL;
-    PyArrayObject *x = as_image(xobj, "x");
-    if (!x) return NULL;
-    PyArrayObject *dx = new_float32(3, PyArray_DIMS(x));
-    if (!dx) {
-        Py_DECREF(x);
-        return NULL;
-    }
-    ctx.x = PyArray_DATA(x);
-    ctx.dx = PyArray_DATA(dx);
-    dd_error err = {{0}};
-    dd_status status = with_workspace(self, (int)PyArray_DIM(x, 0), (int)PyArray_DIM(x, 1), depth,
-                                      threads, run_gradient, &ctx, &err);
-    Py_DECREF(x);
-    if (status != DD_OK) {
-        Py_DECREF(dx);
-        return raise_status(status, &err);
-    }
-    return Py_BuildValue("(dN)", ctx.loss, dx);
+    PyArrayObject *dx = gradient_pass(self, xobj, layers, threads, run_gradient, &ctx, &depth);
+    return dx ? Py_BuildValue("(dN)", ctx.loss, dx) : NULL;
 }
 
 /* profile(x, blocks, repeats, threads) -> [(kind, conv, (ho, wo), forward_s, backward_s)] per op
@@ -361,29 +370,13 @@ static PyObject *Network_profile(NetworkObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "repeats must be 1..1000, got %d", repeats);
         return NULL;
     }
-    pass_ctx ctx = {0};
-    int depth;
-    if (!parse_layers(layers, &ctx.mask, &depth)) return NULL;
-    PyArrayObject *x = as_image(xobj, "x");
-    if (!x) return NULL;
     double seconds[2 * INCEPTION_MAX_OPS] = {0};
     int out_hw[2 * INCEPTION_MAX_OPS] = {0};
-    PyArrayObject *dx = new_float32(3, PyArray_DIMS(x));
-    if (!dx) {
-        Py_DECREF(x);
-        return NULL;
-    }
-    ctx.x = PyArray_DATA(x);
-    ctx.dx = PyArray_DATA(dx);
-    ctx.op_seconds = seconds;
-    ctx.op_out = out_hw;
-    ctx.repeats = repeats;
-    dd_error err = {{0}};
-    dd_status status = with_workspace(self, (int)PyArray_DIM(x, 0), (int)PyArray_DIM(x, 1), depth,
-                                      threads, run_profile, &ctx, &err);
-    Py_DECREF(x);
+    pass_ctx ctx = {.op_seconds = seconds, .op_out = out_hw, .repeats = repeats};
+    int depth;
+    PyArrayObject *dx = gradient_pass(self, xobj, layers, threads, run_profile, &ctx, &depth);
+    if (!dx) return NULL;
     Py_DECREF(dx);
-    if (status != DD_OK) return raise_status(status, &err);
     static const char *kinds[] = {"conv", "maxpool", "avgpool"};
     int n = self->net.block_end[depth];
     PyObject *list = PyList_New(n);

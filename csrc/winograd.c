@@ -232,6 +232,20 @@ static void output_transform(float *out, int out_ld, const float *bias, int mode
     }
 }
 
+/* Tiles [c0, c1) of one chunk: input transform, the 36 GEMMs (over gemm_threads threads), output
+ * transform; v, mm and stage are the chunk's scratch. */
+static void run_chunk(float *out, int out_ld, const float *bias, int mode, const float *in, int in_ld,
+                      int h, int w, int pad_top, int pad_left, int oh, int ow, int m, int tiles_x,
+                      const float *u, int cin, int cout, float *v, size_t v_plane, float *mm,
+                      size_t m_plane, float *stage, int c0, int c1, int gemm_threads) {
+    input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, m, tiles_x, cin, stage, c0, c1);
+#pragma omp parallel for num_threads(gemm_threads) schedule(static) if (gemm_threads > 1)
+    for (int xi = 0; xi < NXI; xi++)
+        blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f, v + xi * v_plane,
+                   cin, u + (size_t)xi * cin * cout, cout, 0.0f, mm + xi * m_plane, cout);
+    output_transform(out, out_ld, bias, mode, mm, m_plane, oh, ow, m, tiles_x, cout, stage, c0, c1);
+}
+
 void winograd_conv(float *out, int out_ld, const float *bias, int accumulate, const float *in,
                    int in_ld, int h, int w, int pad_top, int pad_left, int oh, int ow, int k,
                    const float *u, int cin, int cout, float *scratch, int threads) {
@@ -244,18 +258,10 @@ void winograd_conv(float *out, int out_ld, const float *bias, int accumulate, co
         /* Few tiles (a small image, or mixed9-10): the threads share each chunk's 36 GEMMs, which
          * are what costs (they read the whole transformed kernel); the same GEMMs as below. */
         float *v = scratch, *mm = v + NXI * v_plane, *stage = mm + NXI * m_plane;
-        for (int c0 = 0; c0 < n_tiles; c0 += chunk) {
-            int c1 = c0 + chunk < n_tiles ? c0 + chunk : n_tiles;
-            input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, m, tiles_x, cin, stage,
-                            c0, c1);
-#pragma omp parallel for num_threads(threads) schedule(static)
-            for (int xi = 0; xi < NXI; xi++)
-                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f,
-                           v + xi * v_plane, cin, u + (size_t)xi * cin * cout, cout, 0.0f,
-                           mm + xi * m_plane, cout);
-            output_transform(out, out_ld, bias, mode, mm, m_plane, oh, ow, m, tiles_x, cout, stage,
-                             c0, c1);
-        }
+        for (int c0 = 0; c0 < n_tiles; c0 += chunk)
+            run_chunk(out, out_ld, bias, mode, in, in_ld, h, w, pad_top, pad_left, oh, ow, m, tiles_x,
+                      u, cin, cout, v, v_plane, mm, m_plane, stage, c0,
+                      c0 + chunk < n_tiles ? c0 + chunk : n_tiles, threads);
         return;
     }
     if (threads > n_chunks) threads = n_chunks;
@@ -266,14 +272,8 @@ void winograd_conv(float *out, int out_ld, const float *bias, int accumulate, co
         int c_end = (int)((long long)n_chunks * (b + 1) / threads);
         for (int c = (int)((long long)n_chunks * b / threads); c < c_end; c++) {
             int c0 = c * chunk, c1 = c0 + chunk < n_tiles ? c0 + chunk : n_tiles;
-            input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, m, tiles_x, cin, stage,
-                            c0, c1);
-            for (int xi = 0; xi < NXI; xi++)
-                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f,
-                           v + xi * v_plane, cin, u + (size_t)xi * cin * cout, cout, 0.0f,
-                           mm + xi * m_plane, cout);
-            output_transform(out, out_ld, bias, mode, mm, m_plane, oh, ow, m, tiles_x, cout, stage,
-                             c0, c1);
+            run_chunk(out, out_ld, bias, mode, in, in_ld, h, w, pad_top, pad_left, oh, ow, m, tiles_x,
+                      u, cin, cout, v, v_plane, mm, m_plane, stage, c0, c1, 1);
         }
     }
 }
