@@ -1,6 +1,7 @@
 """Test-suite rules: TensorFlow runs on its exact float32 kernels, and the parity tests may not
 silently go missing."""
 import os
+import signal
 
 # TensorFlow's oneDNN float32 CPU path gives input gradients of InceptionV3 that differ from a
 # float64 TensorFlow run by ~1e-3 (relative L2); its plain kernels and ours agree with float64
@@ -9,6 +10,12 @@ os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+
+# A shell starting a background job without job control (`cmd &` in a script) leaves SIGINT
+# ignored, and Python then installs no KeyboardInterrupt handler: the Ctrl-C tests then fail or
+# hang (seen: a dream under `_thread.interrupt_main` ran on). Here it is Python's default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _parity = {"passed": 0, "not_passed": []}
 

@@ -195,7 +195,9 @@ def test_bad_settings(tmp_path, args, fragment):
 def test_ctrl_c_stops_cleanly_with_status_130(tmp_path):
     child = subprocess.Popen([sys.executable, "-m", "deepdream", "--demo", "--max-dim", "300",
                               "--steps", "10000", "-o", "never.png"], cwd=tmp_path, env=environment(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             # Ctrl-C's default even when this run inherited SIGINT ignored
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen: list[str] = []
     started = threading.Event()
 
