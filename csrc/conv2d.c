@@ -388,18 +388,7 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
     const int k = g->kh * g->kw * cin;
     const int pointwise = is_pointwise(g);
     threads = conv2d_gemm_threads(npix, threads);
-    if (conv2d_uses_winograd1d(g)) {
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-        for (int b = 0; b < threads; b++) {
-            int p0, p1;
-            block_range(npix, b, threads, &p0, &p1);
-            relu_mask(dout + (size_t)p0 * out_ld, out + (size_t)p0 * out_ld, out_ld, p1 - p0, cout);
-        }
-        winograd1d_run(din, cin, NULL, accumulate, dout, out_ld, wino_back, g, cin, cout, col,
-                       threads);
-        return;
-    }
-    if (conv2d_uses_winograd(g)) {
+    if (conv2d_uses_winograd1d(g) || conv2d_uses_winograd(g)) {
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
          * that it lands on the input: pad' = k - 1 - pad */
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
@@ -408,8 +397,13 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
             block_range(npix, b, threads, &p0, &p1);
             relu_mask(dout + (size_t)p0 * out_ld, out + (size_t)p0 * out_ld, out_ld, p1 - p0, cout);
         }
-        winograd_conv(din, cin, NULL, accumulate, dout, out_ld, g->ho, g->wo, g->kh - 1 - g->pad_top,
-                      g->kw - 1 - g->pad_left, g->h, g->w, g->kh, wino_back, cout, cin, col, threads);
+        if (conv2d_uses_winograd1d(g))
+            winograd1d_run(din, cin, NULL, accumulate, dout, out_ld, wino_back, g, cin, cout, col,
+                           threads);
+        else
+            winograd_conv(din, cin, NULL, accumulate, dout, out_ld, g->ho, g->wo,
+                          g->kh - 1 - g->pad_top, g->kw - 1 - g->pad_left, g->h, g->w, g->kh,
+                          wino_back, cout, cin, col, threads);
         return;
     }
     if (is_thin(g, cin)) {
