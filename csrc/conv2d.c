@@ -1,7 +1,7 @@
 /* Convolution + bias + ReLU (batch norm folded into kernel and bias), NHWC, one image.
  * Forward: im2col + sgemm, then bias and ReLU in one pass (1x1 stride-1 kernels skip im2col: the
  * NHWC buffer is the matrix; 3x3 and 5x5 stride-1 kernels run by Winograd F(4x4, 3x3) and
- * F(2x2, 5x5), winograd.c; 1 x r and r x 1 stride-1 ones by 1-D Winograd along the kernel's axis,
+ * F(4x4, 5x5), winograd.c; 1 x r and r x 1 stride-1 ones by 1-D Winograd along the kernel's axis,
  * winograd1d.c; thin inputs such as the RGB image run direct, below).
  * Backward to the input: ReLU mask on the incoming gradient, sgemm with the transposed kernel,
  * col2im. No weight gradients: DeepDream only needs d loss / d input.
@@ -214,7 +214,7 @@ size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {
     }
     if (is_thin(g, cin)) return thin_panels_size(cout) + (size_t)threads * thin_band_size(g, cin);
     if (conv2d_uses_winograd(g)) {
-        return winograd_scratch_size(cin, cout, threads); /* the same for the backward pass */
+        return winograd_scratch_size(g->kh, cin, cout, threads); /* the same backward */
     }
     return (size_t)g->ho * g->wo * g->kh * g->kw * cin;
 }

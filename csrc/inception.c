@@ -220,7 +220,7 @@ dd_status inception_prepare(inception_net *net, dd_error *err) {
         if (!net->kernel[i] || s->kh != s->kw || !winograd_supports(s->kh) || s->stride != 1 ||
             net->wino[i])
             continue;
-        size_t n = winograd_kernel_size(s->cin, s->cout);
+        size_t n = winograd_kernel_size(s->kh, s->cin, s->cout);
         net->wino[i] = malloc(n * sizeof(float));
         net->wino_back[i] = malloc(n * sizeof(float));
         if (!net->wino[i] || !net->wino_back[i]) {

@@ -625,7 +625,7 @@ static float *op_scratch(const window *g, const float *kernel, int cin, int cout
     *wino = NULL;
     float *col = PyMem_Malloc((conv2d_scratch_size(g, cin, cout, 2) + 1) * sizeof(float));
     if (col && conv2d_uses_winograd(g)) {
-        *wino = PyMem_Malloc(winograd_kernel_size(cin, cout) * sizeof(float));
+        *wino = PyMem_Malloc(winograd_kernel_size(g->kh, cin, cout) * sizeof(float));
         if (*wino) winograd_kernel_transform(*wino, kernel, g->kh, cin, cout, backward);
         else {
             PyMem_Free(col);
