@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reduce.h"
 #include "resize.h"
 
 /* ceil(n / tile) without n + tile - 1, which overflows for a tile near INT_MAX */
@@ -114,10 +115,8 @@ static dd_status dream_step(dreamer *d, float *img, float *g, int h, int w, int 
     }
     /* g /= std(g) + 1e-8 (population std over every element), then ascend and clip */
     size_t n = (size_t)h * w * 3;
-    double sum = 0.0, sq = 0.0;
-    for (size_t k = 0; k < n; k++) sum += g[k];
-    double mean = sum / (double)n;
-    for (size_t k = 0; k < n; k++) sq += ((double)g[k] - mean) * ((double)g[k] - mean);
+    double mean = reduce_sum(g, n, p->threads) / (double)n;
+    double sq = reduce_sum_sq_dev(g, n, mean, p->threads);
     const float denom = (float)sqrt(sq / (double)n) + 1e-8f;
     /* NaN survives the clip below, so a non-finite gradient must stop the dream here */
     if (!isfinite(loss) || !isfinite(denom))

@@ -9,6 +9,7 @@
 #include "avgpool.h"
 #include "conv2d.h"
 #include "maxpool.h"
+#include "reduce.h"
 #include "winograd.h"
 #include "winograd1d.h"
 
@@ -431,9 +432,7 @@ double inception_loss(const inception_net *net, const inception_workspace *ws, u
         const net_tensor *t = &ws->tensors[net->block_tensor[b]];
         const float *a = ws->act + t->at;
         size_t n = tensor_size(t);
-        double sum = 0.0;
-        for (size_t i = 0; i < n; i++) sum += a[i];
-        loss += sum / (double)n;
+        loss += reduce_sum(a, n, ws->threads) / (double)n;
     }
     return loss;
 }
