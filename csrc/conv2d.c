@@ -1,5 +1,5 @@
 /* Convolution + bias + ReLU (batch norm folded into kernel and bias), NHWC, one image.
- * Forward: im2col + sgemm, then bias and ReLU in one pass (1x1 stride-1 kernels skip im2col: the
+ * Forward: im2col + GEMM with bias and ReLU (gemm.c; 1x1 stride-1 kernels skip im2col: the
  * NHWC buffer is the matrix; 3x3 and 5x5 stride-1 kernels run by Winograd F(4x4, 3x3) and
  * F(4x4, 5x5), winograd.c; 1 x r and r x 1 stride-1 ones by 1-D Winograd along the kernel's axis,
  * winograd1d.c; thin inputs such as the RGB image run direct, below).
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "gemm.h"
 #include "winograd.h"
 #include "winograd1d.h"
 
@@ -307,17 +308,6 @@ int conv2d_gemm_threads(int rows, int threads) {
  * each call packs the kernel again, and theirs are large.) */
 #define CONV_BLOCK 1024
 
-/* n rows of out (out_ld floats apart) <- relu(out + bias) */
-static inline void add_bias_relu(float *out, int out_ld, const float *bias, int n, int cout) {
-    for (int p = 0; p < n; p++) {
-        float *restrict r = out + (size_t)p * out_ld;
-        for (int c = 0; c < cout; c++) {
-            float v = r[c] + bias[c];
-            r[c] = v > 0.0f ? v : 0.0f;
-        }
-    }
-}
-
 /* n rows of dout <- dout where the ReLU passed (out > 0), else 0; both out_ld floats apart */
 static inline void relu_mask(float *dout, const float *out, int out_ld, int n, int cout) {
     for (int p = 0; p < n; p++) {
@@ -368,10 +358,7 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
                 im2col(col, in, g, cin, q0, q0 + n);
                 a = col + (size_t)q0 * k;
             }
-            float *o = out + (size_t)q0 * out_ld;
-            blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cout, k, 1.0f, a, k, kernel,
-                       cout, 0.0f, o, out_ld);
-            add_bias_relu(o, out_ld, bias, n, cout);
+            gemm_bias_relu(n, cout, k, a, k, kernel, cout, out + (size_t)q0 * out_ld, out_ld, bias);
         }
     }
 }

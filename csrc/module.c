@@ -2,6 +2,8 @@
  * and status -> exception. Everything behind it is plain C over plain buffers. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #define NPY_NO_DEPRECATED_API NPY_1_20_API_VERSION
 #include <numpy/arrayobject.h>
@@ -10,6 +12,7 @@
 #include "blas.h"
 #include "conv2d.h"
 #include "dream.h"
+#include "gemm.h"
 #include "inception.h"
 #include "maxpool.h"
 #include "resize.h"
@@ -953,6 +956,27 @@ static PyObject *sgemm_seconds(PyObject *Py_UNUSED(m), PyObject *args) {
     return PyFloat_FromDouble(best);
 }
 
+/* gemm_kernel() -> "avx512" or "openblas": what the forward GEMM of the 1x1 and im2col convs
+ * may run on; gemm_kernel(name) switches it (tests and benchmarks; not while a computation runs:
+ * results would mix the two). */
+static PyObject *gemm_kernel(PyObject *Py_UNUSED(m), PyObject *args) {
+    const char *name = NULL;
+    if (!PyArg_ParseTuple(args, "|s", &name)) return NULL;
+    if (name) {
+        int own = strcmp(name, "avx512") == 0;
+        if (!own && strcmp(name, "openblas") != 0) {
+            PyErr_Format(PyExc_ValueError, "gemm kernel must be 'avx512' or 'openblas', not '%s'", name);
+            return NULL;
+        }
+        gemm_init(!own);
+        if (own && !gemm_uses_own_kernel()) {
+            PyErr_SetString(PyExc_ValueError, "this CPU has no AVX-512F: only 'openblas' is available");
+            return NULL;
+        }
+    }
+    return PyUnicode_FromString(gemm_uses_own_kernel() ? "avx512" : "openblas");
+}
+
 static PyObject *blas_config(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored)) {
     return PyUnicode_FromString(blas_get_config());
 }
@@ -977,6 +1001,8 @@ static PyMethodDef module_methods[] = {
     {"sgemm_seconds", sgemm_seconds, METH_VARARGS,
      "sgemm_seconds(n, repeats, threads=1) -> best seconds of an n^3 sgemm on OpenBLAS threads"},
     {"blas_config", blas_config, METH_NOARGS, "blas_config() -> OpenBLAS build string"},
+    {"gemm_kernel", gemm_kernel, METH_VARARGS,
+     "gemm_kernel(name=None) -> 'avx512' or 'openblas': the convs' forward GEMM (name switches it)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -989,6 +1015,8 @@ PyMODINIT_FUNC PyInit__deepdream(void) {
     import_array();
     /* One threading model: our OpenMP threads each call a single-threaded sgemm. */
     blas_set_threads(1);
+    const char *gemm_choice = getenv("DEEPDREAM_GEMM"); /* "openblas": no own GEMM kernel */
+    gemm_init(gemm_choice && strcmp(gemm_choice, "openblas") == 0);
     if (PyType_Ready(&NetworkType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;

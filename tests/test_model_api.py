@@ -119,6 +119,20 @@ def test_results_are_identical_for_any_thread_count(h, w, layers, weights):
         np.testing.assert_array_equal(grad, results[0][1])
 
 
+def test_results_are_identical_for_any_thread_count_on_openblas_alone():
+    """The same with the convs' forward GEMM on OpenBLAS (machines without AVX-512F)."""
+    x = np.random.default_rng(4).uniform(-1, 1, (75, 75, 3)).astype(np.float32)
+    before = _deepdream.gemm_kernel()
+    _deepdream.gemm_kernel("openblas")
+    try:
+        results = [deepdream.InceptionV3(threads=t).loss_and_gradient(x, ["mixed5"]) for t in (1, 2, 3)]
+    finally:
+        _deepdream.gemm_kernel(before)
+    for loss, grad in results[1:]:
+        assert loss == results[0][0]
+        np.testing.assert_array_equal(grad, results[0][1])
+
+
 @pytest.mark.parametrize("threads", [0, -1, 2000, 1.5, "two"])
 def test_bad_thread_counts(threads):
     with pytest.raises((TypeError, ValueError), match="threads"):

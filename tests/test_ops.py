@@ -1,6 +1,10 @@
 """Each C op against a float64 NumPy reference, and its backward against central finite
 differences of that reference or its exact float64 adjoint (csrc/conv2d.c, winograd1d.c,
-maxpool.c, avgpool.c)."""
+maxpool.c, avgpool.c, gemm.c)."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -239,3 +243,58 @@ def test_maxpool_backward_rejects_positions_outside_the_window():
     with pytest.raises(ValueError, match="outside 0..k"):
         core.maxpool_backward(np.ones((1, 1, 1), np.float32), np.full((1, 1, 1), 99, np.int32),
                               (3, 3), 3, 2, False)
+
+
+# The forward GEMM of the 1x1 and im2col convs (csrc/gemm.c): an own AVX-512 kernel for output
+# channels in multiples of 16 and k <= 1024, OpenBLAS otherwise or on request. Both against
+# float64 on shapes that exercise every panel width (16..64 columns, 5 vectors as 3 + 2), row
+# counts that leave each remainder (8, 4, 2, 1 rows), k past one vector of A and past 1024.
+@pytest.fixture(params=["avx512", "openblas"])
+def gemm_kernel(request):
+    before = core.gemm_kernel()
+    try:
+        core.gemm_kernel(request.param)
+    except ValueError:
+        pytest.skip("this CPU has no AVX-512F (the OpenBLAS case still runs)")
+    yield request.param
+    core.gemm_kernel(before)
+
+
+@pytest.mark.parametrize("h,w,cin,cout,kh,kw,stride", [
+    (5, 7, 3, 16, 1, 1, 1), (3, 5, 37, 80, 1, 1, 1), (9, 8, 64, 48, 1, 1, 1), (4, 4, 5, 112, 1, 1, 1),
+    (7, 9, 20, 192, 1, 1, 1), (6, 5, 1100, 32, 1, 1, 1), (3, 3, 4, 20, 1, 1, 1),
+    (13, 11, 24, 96, 3, 3, 2), (12, 10, 120, 64, 3, 3, 2),
+])
+def test_forward_gemm_with_bias_and_relu(gemm_kernel, h, w, cin, cout, kh, kw, stride):
+    rng = np.random.default_rng(h * w * cin + cout)
+    x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
+    kernel = (rng.normal(0, 1, (kh, kw, cin, cout)) / np.sqrt(kh * kw * cin)).astype(np.float32)
+    bias = rng.normal(0, 0.1, cout).astype(np.float32)
+    out = core.conv2d(x, kernel, bias, stride, False)
+    ref = ref_conv(x.astype(np.float64), kernel.astype(np.float64), bias.astype(np.float64), stride, False)
+    assert (out == 0).any() and (out > 0).any()
+    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_own_gemm_rows_do_not_depend_on_the_other_rows():
+    """What makes the results independent of the thread count without any rule on the split: a
+    row of C computed alone or among others gets the same bits (1x1 conv: a pixel's output)."""
+    if core.gemm_kernel() != "avx512":
+        pytest.skip("no AVX-512F here: the own kernel does not run")
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (23, 17, 200)).astype(np.float32)
+    kernel = rng.normal(0, 0.1, (1, 1, 200, 96)).astype(np.float32)
+    bias = rng.normal(0, 0.1, 96).astype(np.float32)
+    whole = core.conv2d(x, kernel, bias, 1, True)
+    for rows in (1, 2, 5, 13):
+        np.testing.assert_array_equal(core.conv2d(x[:rows], kernel, bias, 1, True), whole[:rows])
+    np.testing.assert_array_equal(core.conv2d(x[:, 3:4], kernel, bias, 1, True), whole[:, 3:4])
+
+
+def test_gemm_kernel_choice():
+    with pytest.raises(ValueError, match="'avx512' or 'openblas'"):
+        core.gemm_kernel("mkl")
+    out = subprocess.run([sys.executable, "-c", "from deepdream import _deepdream as c; print(c.gemm_kernel())"],
+                         env={**os.environ, "DEEPDREAM_GEMM": "openblas"}, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "openblas"
