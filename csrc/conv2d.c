@@ -7,7 +7,7 @@
  * col2im. No weight gradients: DeepDream only needs d loss / d input.
  *
  * Threads: the output pixels are split into one block of rows per thread; each thread runs its
- * own im2col and a single-threaded sgemm on its block (OpenBLAS is kept at one thread, so there
+ * own im2col and a single-threaded GEMM on its block (OpenBLAS is kept at one thread, so there
  * is one threading model). col2im is a gather over input pixels, so threads never write the
  * same element and the sums run in the same order for any thread count. */
 #include "simd.h"
@@ -303,9 +303,10 @@ int conv2d_gemm_threads(int rows, int threads) {
     return threads < most ? threads : most > 1 ? most : 1;
 }
 
-/* Output pixels per sgemm call of a 1x1 conv: the bias, ReLU and mask passes then run over rows
- * the sgemm just wrote or is about to read, in cache. (Other convs take a thread's pixels at once:
- * each call packs the kernel again, and theirs are large.) */
+/* Output pixels per GEMM call of a 1x1 conv: the mask pass (backward) and OpenBLAS's bias and
+ * ReLU pass then run over rows the GEMM just wrote or is about to read, in cache. (Other convs
+ * take a thread's pixels at once: each OpenBLAS call packs the kernel again, and theirs are
+ * large.) */
 #define CONV_BLOCK 1024
 
 /* n rows of dout <- dout where the ReLU passed (out > 0), else 0; both out_ld floats apart */
