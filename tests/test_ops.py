@@ -296,5 +296,5 @@ def test_gemm_kernel_choice():
         core.gemm_kernel("mkl")
     out = subprocess.run([sys.executable, "-c", "from deepdream import _deepdream as c; print(c.gemm_kernel())"],
                          env={**os.environ, "DEEPDREAM_GEMM": "openblas"}, capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, cwd="/").stdout  # not the source tree: the installed package
     assert out.strip() == "openblas"
