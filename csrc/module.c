@@ -280,12 +280,18 @@ static void run_profile(const inception_net *net, inception_workspace *ws, void 
     }
 }
 
+/* (x, layers[, threads]) of activations and loss_and_gradient; 0 with an exception set */
+static int parse_pass_args(NetworkObject *self, PyObject *args, PyObject **xobj, PyObject **layers,
+                           int *threads) {
+    *threads = 1;
+    return Network_ready(self) && PyArg_ParseTuple(args, "OO|i", xobj, layers, threads) &&
+           check_threads(*threads);
+}
+
 static PyObject *Network_activations(NetworkObject *self, PyObject *args) {
     PyObject *xobj, *layers, *result = NULL;
-    int threads = 1;
-    if (!Network_ready(self) || !PyArg_ParseTuple(args, "OO|i", &xobj, &layers, &threads) ||
-        !check_threads(threads))
-        return NULL;
+    int threads;
+    if (!parse_pass_args(self, args, &xobj, &layers, &threads)) return NULL;
     pass_ctx ctx = {0};
     int depth;
     if (!parse_layers(layers, &ctx.mask, &depth)) return NULL;
@@ -350,10 +356,8 @@ static PyArrayObject *gradient_pass(NetworkObject *self, PyObject *xobj, PyObjec
 
 static PyObject *Network_loss_and_gradient(NetworkObject *self, PyObject *args) {
     PyObject *xobj, *layers;
-    int threads = 1;
-    if (!Network_ready(self) || !PyArg_ParseTuple(args, "OO|i", &xobj, &layers, &threads) ||
-        !check_threads(threads))
-        return NULL;
+    int threads;
+    if (!parse_pass_args(self, args, &xobj, &layers, &threads)) return NULL;
     pass_ctx ctx = {0};
     int depth;
     PyArrayObject *dx = gradient_pass(self, xobj, layers, threads, run_gradient, &ctx, &depth);

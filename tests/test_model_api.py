@@ -104,6 +104,14 @@ def random_complete_weights(seed):
             for i, (kh, kw, cin, cout, _, _) in enumerate(_deepdream.conv_table(), start=1)}
 
 
+def assert_same_for_1_2_3_threads(h, w, layers, weights=None):
+    x = np.random.default_rng(4).uniform(-1, 1, (h, w, 3)).astype(np.float32)
+    results = [deepdream.InceptionV3(weights, threads=t).loss_and_gradient(x, layers) for t in (1, 2, 3)]
+    for loss, grad in results[1:]:
+        assert loss == results[0][0]
+        np.testing.assert_array_equal(grad, results[0][1])
+
+
 # Sizes where a thread's share of a layer is a few pixels or tiles (mixed5..mixed10 at 3x3 to
 # 5x5): OpenBLAS computes a row differently in a call of a handful of rows, which the core must
 # never make depend on the thread count (conv2d_gemm_threads).
@@ -111,26 +119,17 @@ def random_complete_weights(seed):
     (157, 263, ["mixed3", "mixed5"], None), (75, 75, ["mixed5"], None), (75, 75, ["mixed8"], None),
     (139, 201, ["mixed10"], 11), (187, 163, ["mixed9", "mixed10"], 11)])
 def test_results_are_identical_for_any_thread_count(h, w, layers, weights):
-    x = np.random.default_rng(4).uniform(-1, 1, (h, w, 3)).astype(np.float32)
-    weights = None if weights is None else random_complete_weights(weights)
-    results = [deepdream.InceptionV3(weights, threads=t).loss_and_gradient(x, layers) for t in (1, 2, 3)]
-    for loss, grad in results[1:]:
-        assert loss == results[0][0]
-        np.testing.assert_array_equal(grad, results[0][1])
+    assert_same_for_1_2_3_threads(h, w, layers, None if weights is None else random_complete_weights(weights))
 
 
 def test_results_are_identical_for_any_thread_count_on_openblas_alone():
     """The same with the convs' forward GEMM on OpenBLAS (machines without AVX-512F)."""
-    x = np.random.default_rng(4).uniform(-1, 1, (75, 75, 3)).astype(np.float32)
     before = _deepdream.gemm_kernel()
     _deepdream.gemm_kernel("openblas")
     try:
-        results = [deepdream.InceptionV3(threads=t).loss_and_gradient(x, ["mixed5"]) for t in (1, 2, 3)]
+        assert_same_for_1_2_3_threads(75, 75, ["mixed5"])
     finally:
         _deepdream.gemm_kernel(before)
-    for loss, grad in results[1:]:
-        assert loss == results[0][0]
-        np.testing.assert_array_equal(grad, results[0][1])
 
 
 @pytest.mark.parametrize("threads", [0, -1, 2000, 1.5, "two"])
