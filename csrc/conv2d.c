@@ -150,8 +150,8 @@ static void thin_forward(float *out, int out_ld, const float *panels, const floa
     }
 }
 
-/* col (p1 - p0, k) <- rows [p0, p1) of dout masked by the ReLU (out > 0) times the kernel
- * transposed (the panel of thin_pack_backward). */
+/* col (p1 - p0, k) <- rows [p0, p1) of dout masked by the ReLU (out > 0; none if out is NULL)
+ * times the kernel transposed (the panel of thin_pack_backward). */
 DD_VECTORIZED
 static void thin_backward_col(float *col, const float *dout, const float *out, int out_ld,
                               const float *panel, int k, int cout, int p0, int p1) {
@@ -164,7 +164,10 @@ static void thin_backward_col(float *col, const float *dout, const float *out, i
             const float *rows[THIN_PIXELS];
             for (int q = 0; q < THIN_PIXELS; q++) { /* past n: a copy of the first pixel */
                 const size_t at = (size_t)(p + (q < n ? q : 0)) * out_ld + c0;
-                for (int j = 0; j < m; j++) a[q][j] = out[at + j] > 0.0f ? dout[at + j] : 0.0f;
+                if (out)
+                    for (int j = 0; j < m; j++) a[q][j] = out[at + j] > 0.0f ? dout[at + j] : 0.0f;
+                else
+                    memcpy(a[q], dout + at, (size_t)m * sizeof(float));
                 rows[q] = a[q];
             }
             thin_madd(acc, rows, thin_identity, panel + (size_t)c0 * THIN_LANES, m);
@@ -326,7 +329,7 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
                     const float *wino, const float *bias, const window *g, int cin, int cout,
                     int threads) {
     if (conv2d_uses_winograd(g)) {
-        winograd_conv(out, out_ld, bias, 0, in, cin, g->h, g->w, g->pad_top, g->pad_left, g->ho,
+        winograd_conv(out, out_ld, bias, NULL, 0, in, cin, g->h, g->w, g->pad_top, g->pad_left, g->ho,
                       g->wo, g->kh, wino, cin, cout, col, threads);
         return;
     }
@@ -365,13 +368,17 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
 }
 
 /* dout (ho, wo, cout), row stride out_ld: gradient w.r.t. this conv's output; masked in place
- * by the ReLU (out > 0), except on the thin path. din (h, w, cin) contiguous: the gradient is
- * added to it (accumulate), or written over it (the first contribution, which saves zeroing it
- * first). out: the forward output (same layout as dout); kernel (kh, kw, cin, cout). */
+ * by the ReLU (out > 0), except on the thin path, and not at all when dout_masked says that was
+ * done already. din (h, w, cin) contiguous: the gradient is added to it (accumulate), or written
+ * over it (the first contribution, which saves zeroing it first); din_mask: NULL, or, for a
+ * 2-D Winograd conv (conv2d_uses_winograd) without accumulate, the forward input (h, w, cin): din
+ * is then written only where din_mask > 0 and 0 elsewhere, the ReLU mask of the op that made the
+ * input, applied by the output transform as it writes (that op's backward can skip its own). out: the forward output (same layout
+ * as dout); kernel (kh, kw, cin, cout). */
 DD_VECTORIZED
 void conv2d_backward(float *din, float *dout, int out_ld, float *col, const float *out,
                      const float *kernel, const float *wino_back, const window *g, int cin, int cout,
-                     int accumulate, int threads) {
+                     int accumulate, int dout_masked, const float *din_mask, int threads) {
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
     const int pointwise = is_pointwise(g);
@@ -379,17 +386,20 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
     if (conv2d_uses_winograd1d(g) || conv2d_uses_winograd(g)) {
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
          * that it lands on the input: pad' = k - 1 - pad */
+        if (!dout_masked) {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
-        for (int b = 0; b < threads; b++) {
-            int p0, p1;
-            block_range(npix, b, threads, &p0, &p1);
-            relu_mask(dout + (size_t)p0 * out_ld, out + (size_t)p0 * out_ld, out_ld, p1 - p0, cout);
+            for (int b = 0; b < threads; b++) {
+                int p0, p1;
+                block_range(npix, b, threads, &p0, &p1);
+                relu_mask(dout + (size_t)p0 * out_ld, out + (size_t)p0 * out_ld, out_ld, p1 - p0,
+                          cout);
+            }
         }
         if (conv2d_uses_winograd1d(g))
             winograd1d_run(din, cin, NULL, accumulate, dout, out_ld, wino_back, g, cin, cout, col,
                            threads);
         else
-            winograd_conv(din, cin, NULL, accumulate, dout, out_ld, g->ho, g->wo,
+            winograd_conv(din, cin, NULL, din_mask, accumulate, dout, out_ld, g->ho, g->wo,
                           g->kh - 1 - g->pad_top, g->kw - 1 - g->pad_left, g->h, g->w, g->kh,
                           wino_back, cout, cin, col, threads);
         return;
@@ -402,8 +412,8 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         for (int b = 0; b < threads; b++) {
             int y0, y1;
             block_range(g->h, b, threads, &y0, &y1);
-            thin_backward(din, dout, out, out_ld, panel, col + b * thin_band_size(g, cin), g, cin,
-                          cout, y0, y1, accumulate);
+            thin_backward(din, dout, dout_masked ? NULL : out, out_ld, panel,
+                          col + b * thin_band_size(g, cin), g, cin, cout, y0, y1, accumulate);
         }
         return;
     }
@@ -421,7 +431,7 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
                 q1 += p0;
                 const int n = q1 - q0;
                 float *d = dout + (size_t)q0 * out_ld;
-                relu_mask(d, out + (size_t)q0 * out_ld, out_ld, n, cout);
+                if (!dout_masked) relu_mask(d, out + (size_t)q0 * out_ld, out_ld, n, cout);
                 if (pointwise)
                     blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cin, cout, 1.0f, d, out_ld,
                                kernel, cout, accumulate ? 1.0f : 0.0f, din + (size_t)q0 * cin, cin);

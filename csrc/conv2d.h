@@ -28,8 +28,10 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
                     const float *wino, const float *bias, const window *g, int cin, int cout,
                     int threads);
 
+/* The gradient to the input (see conv2d.c for the arguments): dout_masked when the ReLU mask is
+ * on dout already; din_mask (2-D Winograd only) to apply the input producer's ReLU mask to din. */
 void conv2d_backward(float *din, float *dout, int out_ld, float *col, const float *out,
                      const float *kernel, const float *wino_back, const window *g, int cin, int cout,
-                     int accumulate, int threads);
+                     int accumulate, int dout_masked, const float *din_mask, int threads);
 
 #endif

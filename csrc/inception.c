@@ -165,6 +165,29 @@ static int block_e(builder *b, int block, int x) {
     return out;
 }
 
+/* Whether op's backward can apply the ReLU mask of its input's producers as it writes the
+ * input's gradient, at no cost: a max pool (through its argmax) or a 2-D Winograd conv (in its
+ * output transform). */
+static int masks_input_gradient(const net_op *op) {
+    window g = {.kh = op->kh, .kw = op->kw, .sh = op->stride, .sw = op->stride};
+    return op->kind == OP_MAXPOOL || (op->kind == OP_CONV && conv2d_uses_winograd(&g));
+}
+
+/* net->grad_masked (see inception.h) from the ops */
+static void find_masked_gradients(inception_net *net) {
+    for (int t = 1; t < net->n_tensors; t++) {
+        int readers = 0, reader = -1, relu = 1;
+        for (int i = 0; i < net->n_ops; i++) {
+            if (net->ops[i].in == t) {
+                readers++;
+                reader = i;
+            }
+            if (net->ops[i].out == t && net->ops[i].kind != OP_CONV) relu = 0;
+        }
+        net->grad_masked[t] = relu && readers == 1 && masks_input_gradient(&net->ops[reader]);
+    }
+}
+
 void inception_init(inception_net *net) {
     memset(net, 0, sizeof(*net));
     builder b = {net, 0};
@@ -181,6 +204,7 @@ void inception_init(inception_net *net) {
     x = block_d(&b, x);
     x = block_e(&b, 9, x);
     block_e(&b, 10, x);
+    find_masked_gradients(net);
 }
 
 /* The 1x7/7x1 (and 1x3/3x1) kernels for 1-D Winograd: 0 on success, -1 out of memory. Only
@@ -413,7 +437,8 @@ void inception_forward(const inception_net *net, inception_workspace *ws, const 
                            net->bias[op->conv], g, in->c, INCEPTION_CONVS[op->conv].cout, threads);
             break;
         case OP_MAXPOOL:
-            maxpool_forward(y, out->c, ws->argmax + ws->argmax_at[i], a, g, in->c, threads);
+            maxpool_forward(y, out->c, ws->argmax + ws->argmax_at[i], a, g, in->c,
+                            net->grad_masked[op->in], threads);
             break;
         case OP_AVGPOOL:
             avgpool_forward(y, a, g, in->c, threads);
@@ -465,7 +490,8 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
         case OP_CONV:
             conv2d_backward(da, dy, out->c, ws->col, at(ws->act, out) + op->out_offset,
                             net->kernel[op->conv], net->wino_back[op->conv], g, in->c,
-                            INCEPTION_CONVS[op->conv].cout, accumulate, threads);
+                            INCEPTION_CONVS[op->conv].cout, accumulate, net->grad_masked[op->out],
+                            net->grad_masked[op->in] ? at(ws->act, in) : NULL, threads);
             break;
         case OP_MAXPOOL:
             maxpool_backward(da, dy, out->c, ws->argmax + ws->argmax_at[i], g, in->c, accumulate,

@@ -37,6 +37,10 @@ typedef struct {
     int block_tensor[INCEPTION_N_BLOCKS];           /* output tensor of mixed{b} */
     int block_end[INCEPTION_N_BLOCKS];              /* ops [0, block_end[b]) compute mixed{b} */
     int block_tensors_end[INCEPTION_N_BLOCKS];      /* tensors [0, end) are used up to mixed{b} */
+    /* 1 for a tensor made by ReLU convs and read by one op, a max pool or a 2-D Winograd conv,
+     * whose backward applies those convs' ReLU mask as it writes the gradient (for free): the
+     * convs' own backward then skips it */
+    unsigned char grad_masked[INCEPTION_MAX_TENSORS];
     const float *kernel[INCEPTION_N_CONVS];         /* (kh, kw, cin, cout), NULL if missing */
     const float *bias[INCEPTION_N_CONVS];           /* (cout) */
     float *wino[INCEPTION_N_CONVS];                 /* 3x3/1 and 5x5/1 kernels for Winograd, owned */

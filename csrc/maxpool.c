@@ -10,10 +10,13 @@
 
 /* in (h, w, c) contiguous; out (ho, wo, c) with out_ld floats per pixel; argmax (ho*wo*c): for
  * each output element, the position ky * kw + kx of its maximum within the window. The window is
- * scanned in (ky, kx) order, 16 channels at a time in registers. */
+ * scanned in (ky, kx) order, 16 channels at a time in registers. With relu_input (in is the
+ * output of a ReLU, >= 0), a window whose maximum is 0 gets position -1: the backward pass then
+ * sends it no gradient, which is what the ReLU's backward would do to it (so that one can skip
+ * its mask). */
 DD_VECTORIZED
 void maxpool_forward(float *out, int out_ld, int *argmax, const float *in, const window *g, int c,
-                     int threads) {
+                     int relu_input, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int oy = 0; oy < g->ho; oy++) {
         for (int ox = 0; ox < g->wo; ox++) {
@@ -36,6 +39,7 @@ void maxpool_forward(float *out, int out_ld, int *argmax, const float *in, const
                         m = (floatx16)(((intx16)v & take) | ((intx16)m & ~take));
                         k = ((ky * g->kw + kx) & take) | (k & ~take);
                     }
+                if (relu_input) k |= ~(intx16)(m > 0.0f); /* -1 where the maximum is 0 */
                 floatx16_store(o + ch, m);
                 intx16_store(am + ch, k);
             }
@@ -51,7 +55,7 @@ void maxpool_forward(float *out, int out_ld, int *argmax, const float *in, const
                         }
                     }
                 o[ch] = m;
-                am[ch] = k;
+                am[ch] = relu_input && !(m > 0.0f) ? -1 : k;
             }
         }
     }

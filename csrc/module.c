@@ -726,7 +726,7 @@ static PyObject *op_conv2d_backward(PyObject *Py_UNUSED(m), PyObject *args) {
     }
     memset(PyArray_DATA(x), 0, (size_t)h * w * cin * sizeof(float));
     conv2d_backward(PyArray_DATA(x), PyArray_DATA(dout), cout, col, PyArray_DATA(out),
-                    PyArray_DATA(k), wino, &g, cin, cout, 1, 2);
+                    PyArray_DATA(k), wino, &g, cin, cout, 1, 0, NULL, 2);
     PyMem_Free(col);
     PyMem_Free(wino);
     result = (PyObject *)x;
@@ -753,7 +753,7 @@ static PyObject *op_maxpool(PyObject *Py_UNUSED(m), PyObject *args) {
     PyArrayObject *out = new_float32(3, dims);
     PyArrayObject *am = (PyArrayObject *)PyArray_SimpleNew(3, dims, NPY_INT32);
     if (out && am)
-        maxpool_forward(PyArray_DATA(out), c, PyArray_DATA(am), PyArray_DATA(x), &g, c, 2);
+        maxpool_forward(PyArray_DATA(out), c, PyArray_DATA(am), PyArray_DATA(x), &g, c, 0, 2);
     Py_DECREF(x);
     if (!out || !am) {
         Py_XDECREF(out);

@@ -214,13 +214,16 @@ INLINE void apply_at(float *y, const float *x, const int alpha) {
     }
 }
 
-enum { SET, ADD, BIAS_RELU }; /* what an output tile does to the output */
+/* What an output tile does to the output: = Y, += Y, = relu(Y + bias), or = Y where the mask
+ * (an array of the output's layout) is > 0 and 0 elsewhere. */
+enum { SET, ADD, BIAS_RELU, SET_MASKED };
 
-/* One 4x4 tile of Y = A^T M A, M[k][co] at x[k * x_ld + co], into o[r * rs + c * cs + co]:
- * = Y, += Y, or = relu(Y + bias). alpha and mode are constants where this is inlined. */
+/* One 4x4 tile of Y = A^T M A, M[k][co] at x[k * x_ld + co], into o[r * rs + c * cs + co]
+ * as `mode` says (mask read at the same offsets from mk). alpha and mode are constants where
+ * this is inlined. */
 INLINE void output_tile(float *restrict o, size_t rs, size_t cs, const float *restrict bias,
-                        const float *restrict x, size_t x_ld, int cout, const int alpha,
-                        const int mode) {
+                        const float *restrict mk, const float *restrict x, size_t x_ld, int cout,
+                        const int alpha, const int mode) {
     IVDEP for (int co = 0; co < cout; co++) {
         float s[M_OUT][ALPHA_MAX], col[ALPHA_MAX], y[M_OUT];
         UNROLL for (int c = 0; c < alpha; c++) { /* s = A^T x, column by column */
@@ -237,33 +240,39 @@ INLINE void output_tile(float *restrict o, size_t rs, size_t cs, const float *re
                     *p = val > 0.0f ? val : 0.0f;
                 } else if (mode == ADD) {
                     *p += y[c];
-                } else {
+                } else if (mode == SET) {
                     *p = y[c];
+                } else {
+                    *p = mk[r * rs + c * cs + co] > 0.0f ? y[c] : 0.0f;
                 }
             }
         }
     }
 }
 
-/* Y for tiles [t0, t1) from rows 0.. of the alpha^2 planes of mm into out (output_tile). Tiles
- * that cross the bottom or right edge go through stage (4 x 4 x cout floats). */
+/* Y for tiles [t0, t1) from rows 0.. of the alpha^2 planes of mm into out (output_tile; mask:
+ * the layout of out, for SET_MASKED). Tiles that cross the bottom or right edge go
+ * through stage (4 x 4 x cout floats) unmasked, and the mask applies as they are copied out. */
 DD_VECTORIZED
-static void output_transform(float *out, int out_ld, const float *bias, int mode, const float *mm,
-                             size_t plane, int oh, int ow, int alpha, int tiles_x, int cout,
-                             float *stage, int t0, int t1) {
+static void output_transform(float *out, int out_ld, const float *bias, const float *mask, int mode,
+                             const float *mm, size_t plane, int oh, int ow, int alpha, int tiles_x,
+                             int cout, float *stage, int t0, int t1) {
     const size_t row = (size_t)cout * sizeof(float);
     const int m = M_OUT;
     for (int t = t0; t < t1; t++) {
         int oy = (t / tiles_x) * m, ox = (t % tiles_x) * m;
         const float *x = mm + (size_t)(t - t0) * cout;
-        float *dst = out + ((size_t)oy * ow + ox) * out_ld, *o = dst;
         const size_t rs = (size_t)ow * out_ld, cs = out_ld; /* pixel strides in out */
+        const size_t at = (size_t)oy * rs + (size_t)ox * cs;
+        float *dst = out + at, *o = dst;
+        const float *mk = mask ? mask + at : NULL;
         size_t o_rs = rs, o_cs = cs;
-        int inside = oy + m <= oh && ox + m <= ow;
+        int inside = oy + m <= oh && ox + m <= ow, tile_mode = mode;
         if (!inside) {
             o = stage;
             o_rs = (size_t)m * cout;
             o_cs = cout;
+            tile_mode = mode == SET_MASKED ? SET : mode;
             for (int k = 0; mode == ADD && k < m * m; k++) /* what to add to; zeros past the edge */
                 if (oy + k / m < oh && ox + k % m < ow)
                     memcpy(o + (size_t)k * cout, dst + (k / m) * rs + (k % m) * cs, row);
@@ -271,48 +280,62 @@ static void output_transform(float *out, int out_ld, const float *bias, int mode
                     memset(o + (size_t)k * cout, 0, row);
         }
         /* each case compiled with its constants */
-        if (alpha == 6 && mode == BIAS_RELU) output_tile(o, o_rs, o_cs, bias, x, plane, cout, 6, BIAS_RELU);
-        else if (alpha == 6 && mode == ADD) output_tile(o, o_rs, o_cs, bias, x, plane, cout, 6, ADD);
-        else if (alpha == 6) output_tile(o, o_rs, o_cs, bias, x, plane, cout, 6, SET);
-        else if (mode == BIAS_RELU) output_tile(o, o_rs, o_cs, bias, x, plane, cout, 8, BIAS_RELU);
-        else if (mode == ADD) output_tile(o, o_rs, o_cs, bias, x, plane, cout, 8, ADD);
-        else output_tile(o, o_rs, o_cs, bias, x, plane, cout, 8, SET);
-        for (int k = 0; !inside && k < m * m; k++)
-            if (oy + k / m < oh && ox + k % m < ow)
-                memcpy(dst + (k / m) * rs + (k % m) * cs, o + (size_t)k * cout, row);
+#define OUTPUT_TILE(A, MODE) output_tile(o, o_rs, o_cs, bias, mk, x, plane, cout, A, MODE)
+        if (alpha == 6 && tile_mode == BIAS_RELU) OUTPUT_TILE(6, BIAS_RELU);
+        else if (alpha == 6 && tile_mode == ADD) OUTPUT_TILE(6, ADD);
+        else if (alpha == 6 && tile_mode == SET) OUTPUT_TILE(6, SET);
+        else if (alpha == 6) OUTPUT_TILE(6, SET_MASKED);
+        else if (tile_mode == BIAS_RELU) OUTPUT_TILE(8, BIAS_RELU);
+        else if (tile_mode == ADD) OUTPUT_TILE(8, ADD);
+        else if (tile_mode == SET) OUTPUT_TILE(8, SET);
+        else OUTPUT_TILE(8, SET_MASKED);
+#undef OUTPUT_TILE
+        for (int k = 0; !inside && k < m * m; k++) {
+            if (oy + k / m >= oh || ox + k % m >= ow) continue;
+            const size_t off = (k / m) * rs + (k % m) * cs;
+            float *restrict d = dst + off;
+            const float *restrict s = o + (size_t)k * cout;
+            if (!mask) {
+                memcpy(d, s, row);
+                continue;
+            }
+            const float *restrict mr = mk + off;
+            for (int co = 0; co < cout; co++) d[co] = mr[co] > 0.0f ? s[co] : 0.0f;
+        }
     }
 }
 
 /* Tiles [c0, c1) of one chunk: input transform, the alpha^2 GEMMs (over gemm_threads threads),
  * output transform; v, mm and stage are the chunk's scratch. */
-static void run_chunk(float *out, int out_ld, const float *bias, int mode, const float *in, int in_ld,
-                      int h, int w, int pad_top, int pad_left, int oh, int ow, int alpha, int tiles_x,
-                      const float *u, int cin, int cout, float *v, size_t v_plane, float *mm,
-                      size_t m_plane, float *stage, int c0, int c1, int gemm_threads) {
+static void run_chunk(float *out, int out_ld, const float *bias, const float *mask, int mode,
+                      const float *in, int in_ld, int h, int w, int pad_top, int pad_left, int oh,
+                      int ow, int alpha, int tiles_x, const float *u, int cin, int cout, float *v,
+                      size_t v_plane, float *mm, size_t m_plane, float *stage, int c0, int c1,
+                      int gemm_threads) {
     input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, alpha, tiles_x, cin, stage, c0,
                     c1);
 #pragma omp parallel for num_threads(gemm_threads) schedule(static) if (gemm_threads > 1)
     for (int xi = 0; xi < alpha * alpha; xi++)
         blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f, v + xi * v_plane,
                    cin, u + (size_t)xi * cin * cout, cout, 0.0f, mm + xi * m_plane, cout);
-    output_transform(out, out_ld, bias, mode, mm, m_plane, oh, ow, alpha, tiles_x, cout, stage, c0,
-                     c1);
+    output_transform(out, out_ld, bias, mask, mode, mm, m_plane, oh, ow, alpha, tiles_x, cout, stage,
+                     c0, c1);
 }
 
-void winograd_conv(float *out, int out_ld, const float *bias, int accumulate, const float *in,
-                   int in_ld, int h, int w, int pad_top, int pad_left, int oh, int ow, int k,
-                   const float *u, int cin, int cout, float *scratch, int threads) {
+void winograd_conv(float *out, int out_ld, const float *bias, const float *mask, int accumulate,
+                   const float *in, int in_ld, int h, int w, int pad_top, int pad_left, int oh,
+                   int ow, int k, const float *u, int cin, int cout, float *scratch, int threads) {
     const int alpha = tile_side(k), nxi = alpha * alpha;
     const int tiles_x = (ow + M_OUT - 1) / M_OUT, n_tiles = ((oh + M_OUT - 1) / M_OUT) * tiles_x;
     const int chunk = chunk_tiles(nxi, cin, cout), n_chunks = (n_tiles + chunk - 1) / chunk;
     const size_t v_plane = (size_t)chunk * cin, m_plane = (size_t)chunk * cout;
-    const int mode = bias ? BIAS_RELU : accumulate ? ADD : SET;
+    const int mode = bias ? BIAS_RELU : mask ? SET_MASKED : accumulate ? ADD : SET;
     if (threads > 1 && n_chunks < threads) {
         /* Few tiles (a small image, or mixed9-10): the threads share each chunk's GEMMs, which
          * are what costs (they read the whole transformed kernel); the same GEMMs as below. */
         float *v = scratch, *mm = v + nxi * v_plane, *stage = mm + nxi * m_plane;
         for (int c0 = 0; c0 < n_tiles; c0 += chunk)
-            run_chunk(out, out_ld, bias, mode, in, in_ld, h, w, pad_top, pad_left, oh, ow, alpha,
+            run_chunk(out, out_ld, bias, mask, mode, in, in_ld, h, w, pad_top, pad_left, oh, ow, alpha,
                       tiles_x, u, cin, cout, v, v_plane, mm, m_plane, stage, c0,
                       c0 + chunk < n_tiles ? c0 + chunk : n_tiles, threads);
         return;
@@ -325,7 +348,7 @@ void winograd_conv(float *out, int out_ld, const float *bias, int accumulate, co
         int c_end = (int)((long long)n_chunks * (b + 1) / threads);
         for (int c = (int)((long long)n_chunks * b / threads); c < c_end; c++) {
             int c0 = c * chunk, c1 = c0 + chunk < n_tiles ? c0 + chunk : n_tiles;
-            run_chunk(out, out_ld, bias, mode, in, in_ld, h, w, pad_top, pad_left, oh, ow, alpha,
+            run_chunk(out, out_ld, bias, mask, mode, in, in_ld, h, w, pad_top, pad_left, oh, ow, alpha,
                       tiles_x, u, cin, cout, v, v_plane, mm, m_plane, stage, c0, c1, 1);
         }
     }

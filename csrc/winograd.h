@@ -23,10 +23,12 @@ size_t winograd_scratch_size(int k, int cin, int cout, int threads);
 
 /* out[oy][ox] (oh, ow, cout; out_ld floats per pixel) = relu(bias + sum over kxk of
  * in[oy - pad_top + ky][ox - pad_left + kx] (h, w, cin; in_ld floats per pixel) x kernel),
- * or, with bias == NULL, out = that sum (out += with accumulate; no ReLU).
+ * or, with bias == NULL, out = that sum (out += with accumulate; no ReLU). With bias == NULL,
+ * accumulate 0 and a mask (the layout of out): out = the sum where mask > 0, else 0 (the
+ * backward pass of the ReLU that made `mask`).
  * u from winograd_kernel_transform with the same k. */
-void winograd_conv(float *out, int out_ld, const float *bias, int accumulate, const float *in,
-                   int in_ld, int h, int w, int pad_top, int pad_left, int oh, int ow, int k,
-                   const float *u, int cin, int cout, float *scratch, int threads);
+void winograd_conv(float *out, int out_ld, const float *bias, const float *mask, int accumulate,
+                   const float *in, int in_ld, int h, int w, int pad_top, int pad_left, int oh,
+                   int ow, int k, const float *u, int cin, int cout, float *scratch, int threads);
 
 #endif
