@@ -138,9 +138,13 @@ static void thin_forward(float *out, int out_ld, const float *panels, const floa
             float acc[THIN_PIXELS][THIN_LANES] = {{0}};
             thin_madd(acc, rows, at, panels + (size_t)c0 * k, k);
             const int m = cout - c0 < THIN_LANES ? cout - c0 : THIN_LANES;
-            const float *b = bias + c0;
             for (int q = 0; q < n; q++) {
                 float *restrict o = out + (size_t)(p + q) * out_ld + c0;
+                if (!bias) {
+                    memcpy(o, acc[q], (size_t)m * sizeof(float));
+                    continue;
+                }
+                const float *b = bias + c0;
                 for (int j = 0; j < m; j++) {
                     float v = acc[q][j] + b[j];
                     o[j] = v > 0.0f ? v : 0.0f;
@@ -321,9 +325,10 @@ static inline void relu_mask(float *dout, const float *out, int out_ld, int n, i
     }
 }
 
-/* in (h, w, cin) contiguous; kernel (kh, kw, cin, cout) HWIO; bias (cout);
- * out (ho, wo, cout) with out_ld floats from one pixel to the next (a channel slice of a
- * concatenated block output); col: conv2d_scratch_size() floats of scratch. */
+/* in (h, w, cin) contiguous; kernel (kh, kw, cin, cout) HWIO; bias (cout), or NULL for the
+ * convolution alone (no bias, no ReLU); out (ho, wo, cout) with out_ld floats from one pixel to
+ * the next (a channel slice of a concatenated block output); col: conv2d_scratch_size() floats of
+ * scratch. */
 DD_VECTORIZED
 void conv2d_forward(float *out, int out_ld, float *col, const float *in, const float *kernel,
                     const float *wino, const float *bias, const window *g, int cin, int cout,

@@ -126,6 +126,11 @@ int gemm_uses_own_kernel(void) { return atomic_load_explicit(&own_kernel, memory
 void gemm_bias_relu(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
                     int ldc, const float *bias) {
     if (m <= 0 || n <= 0) return;
+    if (!bias) {
+        blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c,
+                   ldc);
+        return;
+    }
 #ifdef HAVE_OWN_KERNEL
     if (n % 16 == 0 && k <= OWN_MAX_K && gemm_uses_own_kernel()) {
         gemm_bias_relu_avx512(m, n, k, a, lda, b, ldb, c, ldc, bias);

@@ -89,15 +89,27 @@ static int conv(builder *b, int in, int out, int offset) {
     int i = b->next_conv++;
     const conv_spec *s = &INCEPTION_CONVS[i];
     if (out < 0) out = new_tensor(b, s->cout);
-    add_op(b, (net_op){OP_CONV, i, in, out, offset, s->kh, s->kw, s->stride, s->same});
+    add_op(b, (net_op){OP_CONV, i, in, out, offset, 0, s->kh, s->kw, s->stride, s->same});
     return out;
 }
 
-static int pool(builder *b, op_kind kind, int in, int out, int offset) {
-    int same = kind == OP_AVGPOOL;
+/* A 3x3 stride-2 VALID max pool from `in` into channels [offset, ...) of `out` (a new tensor of
+ * its own when out < 0). Returns the output tensor. */
+static int max_pool(builder *b, int in, int out, int offset) {
     if (out < 0) out = new_tensor(b, b->net->channels[in]);
-    add_op(b, (net_op){kind, -1, in, out, offset, 3, 3, same ? 1 : 2, same});
+    add_op(b, (net_op){OP_MAXPOOL, -1, in, out, offset, 0, 3, 3, 2, VALID});
     return out;
+}
+
+/* A pool branch, Keras' 3x3 average pool then the next 1x1 conv of the table (+ bias, ReLU),
+ * into channels [offset, offset+cout) of `out`, run as the conv without bias and ReLU into a
+ * tensor of its own, then the pool, which adds the bias and applies the ReLU: the same function
+ * (see avgpool.c), with the pool on the conv's fewer channels. */
+static void pool_branch(builder *b, int in, int out, int offset) {
+    int i = b->next_conv;
+    int t = conv(b, in, -1, 0);
+    b->net->ops[b->net->n_ops - 1].linear = 1;
+    add_op(b, (net_op){OP_AVGPOOL, i, t, out, offset, 0, 3, 3, 1, SAME});
 }
 
 static void end_block(builder *b, int block, int out) {
@@ -112,7 +124,7 @@ static int block_a(builder *b, int block, int x, int pool_ch) {
     conv(b, x, out, 0);
     conv(b, conv(b, x, -1, 0), out, 64);
     conv(b, conv(b, conv(b, x, -1, 0), -1, 0), out, 128);
-    conv(b, pool(b, OP_AVGPOOL, x, -1, 0), out, 224);
+    pool_branch(b, x, out, 224);
     end_block(b, block, out);
     return out;
 }
@@ -122,7 +134,7 @@ static int block_b(builder *b, int x) {
     int out = new_tensor(b, 384 + 96 + 288);
     conv(b, x, out, 0);
     conv(b, conv(b, conv(b, x, -1, 0), -1, 0), out, 384);
-    pool(b, OP_MAXPOOL, x, out, 480);
+    max_pool(b, x, out, 480);
     end_block(b, 3, out);
     return out;
 }
@@ -135,7 +147,7 @@ static int block_c(builder *b, int block, int x) {
     int t = conv(b, x, -1, 0);
     for (int i = 0; i < 3; i++) t = conv(b, t, -1, 0);
     conv(b, t, out, 384);
-    conv(b, pool(b, OP_AVGPOOL, x, -1, 0), out, 576);
+    pool_branch(b, x, out, 576);
     end_block(b, block, out);
     return out;
 }
@@ -145,7 +157,7 @@ static int block_d(builder *b, int x) {
     int out = new_tensor(b, 320 + 192 + 768);
     conv(b, conv(b, x, -1, 0), out, 0);
     conv(b, conv(b, conv(b, conv(b, x, -1, 0), -1, 0), -1, 0), out, 320);
-    pool(b, OP_MAXPOOL, x, out, 512);
+    max_pool(b, x, out, 512);
     end_block(b, 8, out);
     return out;
 }
@@ -160,7 +172,7 @@ static int block_e(builder *b, int block, int x) {
     t = conv(b, conv(b, x, -1, 0), -1, 0);
     conv(b, t, out, 1088);
     conv(b, t, out, 1472);
-    conv(b, pool(b, OP_AVGPOOL, x, -1, 0), out, 1856);
+    pool_branch(b, x, out, 1856);
     end_block(b, block, out);
     return out;
 }
@@ -182,7 +194,8 @@ static void find_masked_gradients(inception_net *net) {
                 readers++;
                 reader = i;
             }
-            if (net->ops[i].out == t && net->ops[i].kind != OP_CONV) relu = 0;
+            if (net->ops[i].out == t && (net->ops[i].kind != OP_CONV || net->ops[i].linear))
+                relu = 0;
         }
         net->grad_masked[t] = relu && readers == 1 && masks_input_gradient(&net->ops[reader]);
     }
@@ -193,9 +206,9 @@ void inception_init(inception_net *net) {
     builder b = {net, 0};
     int x = new_tensor(&b, 3);
     for (int i = 0; i < 3; i++) x = conv(&b, x, -1, 0);
-    x = pool(&b, OP_MAXPOOL, x, -1, 0);
+    x = max_pool(&b, x, -1, 0);
     x = conv(&b, conv(&b, x, -1, 0), -1, 0);
-    x = pool(&b, OP_MAXPOOL, x, -1, 0);
+    x = max_pool(&b, x, -1, 0);
     x = block_a(&b, 0, x, 32);
     x = block_a(&b, 1, x, 64);
     x = block_a(&b, 2, x, 64);
@@ -434,14 +447,16 @@ void inception_forward(const inception_net *net, inception_workspace *ws, const 
         switch (op->kind) {
         case OP_CONV:
             conv2d_forward(y, out->c, ws->col, a, net->kernel[op->conv], net->wino[op->conv],
-                           net->bias[op->conv], g, in->c, INCEPTION_CONVS[op->conv].cout, threads);
+                           op->linear ? NULL : net->bias[op->conv], g, in->c,
+                           INCEPTION_CONVS[op->conv].cout, threads);
             break;
         case OP_MAXPOOL:
             maxpool_forward(y, out->c, ws->argmax + ws->argmax_at[i], a, g, in->c,
                             net->grad_masked[op->in], threads);
             break;
         case OP_AVGPOOL:
-            avgpool_forward(y, a, g, in->c, threads);
+            avgpool_forward(y, out->c, a, g, in->c, op->conv >= 0 ? net->bias[op->conv] : NULL,
+                            threads);
             break;
         }
         if (ws->op_seconds) ws->op_seconds[2 * i] += now_seconds() - start;
@@ -490,7 +505,8 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
         case OP_CONV:
             conv2d_backward(da, dy, out->c, ws->col, at(ws->act, out) + op->out_offset,
                             net->kernel[op->conv], net->wino_back[op->conv], g, in->c,
-                            INCEPTION_CONVS[op->conv].cout, accumulate, net->grad_masked[op->out],
+                            INCEPTION_CONVS[op->conv].cout, accumulate,
+                            op->linear || net->grad_masked[op->out],
                             net->grad_masked[op->in] ? at(ws->act, in) : NULL, threads);
             break;
         case OP_MAXPOOL:
@@ -498,7 +514,8 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
                              threads);
             break;
         case OP_AVGPOOL:
-            avgpool_backward(da, dy, g, in->c, accumulate, threads);
+            avgpool_backward(da, dy, out->c, op->conv >= 0 ? at(ws->act, out) + op->out_offset : NULL,
+                             g, in->c, accumulate, threads);
             break;
         }
         if (ws->op_seconds) ws->op_seconds[2 * i + 1] += now_seconds() - start;

@@ -26,6 +26,7 @@ typedef struct {
     int conv;           /* OP_CONV: index into the conv table (conv2d_{conv+1}) */
     int in, out;        /* tensor indices */
     int out_offset;     /* first channel of this op's output in tensor `out` */
+    int linear;         /* OP_CONV: no bias or ReLU (the average pool after it applies them) */
     int kh, kw, stride, same;
 } net_op;
 

@@ -809,7 +809,7 @@ static PyObject *op_avgpool(PyObject *Py_UNUSED(m), PyObject *args) {
         int c = (int)PyArray_DIM(x, 2);
         npy_intp dims[3] = {g.ho, g.wo, c};
         out = new_float32(3, dims);
-        if (out) avgpool_forward(PyArray_DATA(out), PyArray_DATA(x), &g, c, 2);
+        if (out) avgpool_forward(PyArray_DATA(out), c, PyArray_DATA(x), &g, c, NULL, 2);
     }
     Py_XDECREF(x);
     return (PyObject *)out;
@@ -832,7 +832,7 @@ static PyObject *op_avgpool_backward(PyObject *Py_UNUSED(m), PyObject *args) {
     window g;
     if (din && parse_window(din, k, k, stride, same, &g)) {
         if (PyArray_DIM(dout, 0) == g.ho && PyArray_DIM(dout, 1) == g.wo) {
-            avgpool_backward(PyArray_DATA(din), PyArray_DATA(dout), &g, c, 0, 2);
+            avgpool_backward(PyArray_DATA(din), PyArray_DATA(dout), c, NULL, &g, c, 0, 2);
         } else {
             PyErr_SetString(PyExc_ValueError, "dout must be (ho, wo, c) of this pool");
             Py_CLEAR(din);
