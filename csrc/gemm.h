@@ -1,10 +1,11 @@
-/* The forward GEMM of the 1x1 and im2col convolutions, bias and ReLU included: an own AVX-512
- * kernel where it measured faster than OpenBLAS, OpenBLAS elsewhere (gemm.c). */
+/* The forward GEMM of the 1x1 and im2col convolutions, bias and ReLU included, and the GEMMs of
+ * 2-D Winograd: an own AVX-512 kernel where it measured faster than OpenBLAS, OpenBLAS elsewhere
+ * (gemm.c). */
 #ifndef DD_GEMM_H
 #define DD_GEMM_H
 
 /* c (m x n, ldc floats per row) <- max(a (m x k, lda) b (k x n, ldb) + bias (n), 0), or, with
- * bias NULL, a b alone (on OpenBLAS; no ReLU). One thread.
+ * bias NULL, a b alone (no ReLU). One thread.
  * Every row of C gets the same bits whatever m is and whichever rows are computed with it, on the
  * own kernel; on OpenBLAS only for calls of more than a handful of rows (conv2d_gemm_threads). */
 void gemm_bias_relu(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,

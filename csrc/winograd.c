@@ -32,7 +32,7 @@
 
 #include <string.h>
 
-#include "blas.h"
+#include "gemm.h"
 
 #define M_OUT 4      /* output tile side */
 #define ALPHA_MAX 8  /* input tile side: 6 for 3x3 kernels, 8 for 5x5 */
@@ -316,8 +316,8 @@ static void run_chunk(float *out, int out_ld, const float *bias, const float *ma
                     c1);
 #pragma omp parallel for num_threads(gemm_threads) schedule(static) if (gemm_threads > 1)
     for (int xi = 0; xi < alpha * alpha; xi++)
-        blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f, v + xi * v_plane,
-                   cin, u + (size_t)xi * cin * cout, cout, 0.0f, mm + xi * m_plane, cout);
+        gemm_bias_relu(c1 - c0, cout, cin, v + xi * v_plane, cin, u + (size_t)xi * cin * cout, cout,
+                       mm + xi * m_plane, cout, NULL);
     output_transform(out, out_ld, bias, mask, mode, mm, m_plane, oh, ow, alpha, tiles_x, cout, stage,
                      c0, c1);
 }

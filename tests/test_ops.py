@@ -122,14 +122,17 @@ def ref_conv_backward(dout, kernel, hw, same):
 
 # Winograd (3x3 and 5x5, stride 1; csrc/winograd.c) on outputs of hundreds of tiles: several
 # chunks of tiles over two threads, tiles cut by the bottom and right edges (sizes not multiples
-# of the 4x4 output tile), SAME and VALID padding. Forward and backward against float64, within
-# 1e-5 of the largest value (measured 1e-6 to 4e-6 here; F(4x4, 5x5) over 8x8 tiles reaches
-# 5.4e-6 forward and 7.7e-6 backward at mixed0-2's 48 -> 64 channels).
+# of the 4x4 output tile), SAME and VALID padding, channel counts that take the GEMMs to the own
+# kernel (multiples of 16, both ways) and to OpenBLAS, and each GEMM kernel forced. Forward and
+# backward against float64, within 1e-5 of the largest value (measured 1e-6 to 4e-6 here;
+# F(4x4, 5x5) over 8x8 tiles reaches 5.4e-6 forward and 7.7e-6 backward at mixed0-2's 48 -> 64
+# channels).
 @pytest.mark.parametrize("h,w,cin,cout,k,same", [
-    (123, 97, 8, 16, 3, True), (50, 67, 7, 5, 3, False),
+    (123, 97, 8, 16, 3, True), (50, 67, 7, 5, 3, False), (37, 45, 16, 32, 3, True),
     (61, 61, 6, 8, 5, True), (45, 38, 5, 7, 5, False), (2, 3, 4, 4, 5, True),
+    (29, 31, 48, 64, 5, False),
 ])
-def test_winograd_conv2d_on_many_tiles(h, w, cin, cout, k, same):
+def test_winograd_conv2d_on_many_tiles(gemm_kernel, h, w, cin, cout, k, same):
     rng = np.random.default_rng(h * w + k)
     x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
     kernel = rng.normal(0, 0.5, (k, k, cin, cout)).astype(np.float32)
