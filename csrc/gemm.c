@@ -1,5 +1,5 @@
 /* The forward GEMM of the 1x1 and im2col convolutions with its epilogue, C = relu(A B + bias),
- * and the plain products C = A B of 2-D Winograd (winograd.c).
+ * and the plain products C = A B of 2-D and 1-D Winograd (winograd.c, winograd1d.c).
  *
  * Own kernel (x86-64 with AVX-512F; n a multiple of 16, k <= OWN_MAX_K): C is cut into panels of
  * up to 64 columns (4 vectors of 16), and each panel's rows are computed MR at a time in
@@ -12,7 +12,8 @@
  * Measured against OpenBLAS + a bias/ReLU pass, interleaved in one process (benchmarks/ab.py, 512
  * step, 2 threads): the 1x1 convs' forward pass 10-12% faster; for the Winograd GEMMs (64+ rows,
  * k and n 32..192) it matched or beat OpenBLAS's small-matrix kernel, most at n = 48 and 80
- * (+12-30%: the 5x5 and conv2d_5 backward passes); step 0.97. It was no faster for the backward
+ * (+12-30%: the 5x5 and conv2d_5 backward passes), step 0.97; for 1-D Winograd's (k, n 128..192)
+ * the 1x7/7x1 convs 0.90-0.93, step 0.97. It was no faster for the backward
  * products of the 1x1 convs (a transposed B to pack), and slower for k = 2592 (B's panel leaves
  * the L2 cache): those stay on OpenBLAS. */
 #include "gemm.h"

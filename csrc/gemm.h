@@ -1,6 +1,6 @@
 /* The forward GEMM of the 1x1 and im2col convolutions, bias and ReLU included, and the GEMMs of
- * 2-D Winograd: an own AVX-512 kernel where it measured faster than OpenBLAS, OpenBLAS elsewhere
- * (gemm.c). */
+ * 2-D and 1-D Winograd: an own AVX-512 kernel where it measured faster than OpenBLAS, OpenBLAS
+ * elsewhere (gemm.c). */
 #ifndef DD_GEMM_H
 #define DD_GEMM_H
 

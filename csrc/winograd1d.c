@@ -28,7 +28,7 @@
 
 #include <string.h>
 
-#include "blas.h"
+#include "gemm.h"
 
 /* F(5,7): points 1, -1, 2, -2, 1/2, -1/2, 1/4, -1/4, 5/4, -5/4 and infinity. */
 static const float f5_7_bt[11][11] = {
@@ -375,9 +375,8 @@ static void conv_chunked(const variant *var, int cap, float *out, int out_ld, co
             int c1 = t0 + (int)((long long)(t1 - t0) * (c + 1) / chunks);
             var->input(&q, v, v_plane, in, cin, zero, c0, c1);
             for (int k = 0; k < n; k++)
-                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, cout, cin, 1.0f,
-                           v + k * v_plane, cin, u + (size_t)k * cin * cout, cout, 0.0f,
-                           mm + k * m_plane, cout);
+                gemm_bias_relu(c1 - c0, cout, cin, v + k * v_plane, cin, u + (size_t)k * cin * cout,
+                               cout, mm + k * m_plane, cout, NULL);
             var->output(&q, out, bias, accumulate, mm, m_plane, cout, spare, c0, c1);
         }
     }

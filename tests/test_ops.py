@@ -154,7 +154,7 @@ def test_winograd_conv2d_on_many_tiles(gemm_kernel, h, w, cin, cout, k, same):
 # 1 x r and r x 1 stride-1 convolutions run by 1-D Winograd (csrc/winograd1d.c): F(5,7) for the
 # 7-tap kernels, F(2,3) for the 3-tap ones. InceptionV3's sizes (30x30 at mixed4..7 for a 512
 # input, 14x14 at mixed9/10), odd sizes, lines shorter than a tile or than the kernel, VALID too,
-# channel counts that are not multiples of a vector.
+# channel counts that are not multiples of a vector; on each GEMM kernel.
 WINOGRAD1D_CASES = [
     # (h, w, cin, cout, kh, kw, same)
     (30, 30, 128, 128, 1, 7, True),
@@ -173,7 +173,7 @@ WINOGRAD1D_CASES = [
 
 
 @pytest.mark.parametrize("h,w,cin,cout,kh,kw,same", WINOGRAD1D_CASES)
-def test_winograd1d_forward_and_backward_match_float64(h, w, cin, cout, kh, kw, same):
+def test_winograd1d_forward_and_backward_match_float64(gemm_kernel, h, w, cin, cout, kh, kw, same):
     rng = np.random.default_rng(h * 1000 + w * 10 + cin)
     x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
     kernel = (rng.normal(0, 1, (kh, kw, cin, cout)) / np.sqrt(kh * kw * cin)).astype(np.float32)
