@@ -310,10 +310,11 @@ int conv2d_gemm_threads(int rows, int threads) {
     return threads < most ? threads : most > 1 ? most : 1;
 }
 
-/* Output pixels per GEMM call of a 1x1 conv: the mask pass (backward) and OpenBLAS's bias and
- * ReLU pass then run over rows the GEMM just wrote or is about to read, in cache. (Other convs
- * take a thread's pixels at once: each OpenBLAS call packs the kernel again, and theirs are
- * large.) */
+/* Output pixels per GEMM call of a 1x1 conv: the mask pass (backward) then runs over rows the
+ * GEMM is about to read, in cache, and the 1x1 convs that read the same input (forward) or add to
+ * its gradient (backward) take turns on each block, which stays in cache for all of them. (Other
+ * convs take a thread's pixels at once: each OpenBLAS call packs the kernel again, and theirs
+ * are large.) */
 #define CONV_BLOCK 1024
 
 /* n rows of dout <- dout where the ReLU passed (out > 0), else 0; both out_ld floats apart */
@@ -344,7 +345,12 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
     }
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
-    const int pointwise = is_pointwise(g), thin = is_thin(g, cin);
+    if (is_pointwise(g)) {
+        const conv2d_pointwise c = {out, out_ld, NULL, kernel, bias, cout};
+        conv2d_forward_pointwise(&c, 1, in, npix, cin, threads);
+        return;
+    }
+    const int thin = is_thin(g, cin);
     threads = conv2d_gemm_threads(npix, threads);
     if (thin) thin_pack_forward(col, kernel, k, cout);
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
@@ -353,21 +359,65 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
         block_range(npix, b, threads, &p0, &p1);
         if (thin) {
             thin_forward(out, out_ld, col, in, bias, g, cin, cout, p0, p1);
-            continue;
+        } else {
+            im2col(col, in, g, cin, p0, p1);
+            gemm_bias_relu(p1 - p0, cout, k, col + (size_t)p0 * k, k, kernel, cout,
+                           out + (size_t)p0 * out_ld, out_ld, bias);
         }
-        const int blocks = pointwise ? (p1 - p0 + CONV_BLOCK - 1) / CONV_BLOCK : 1;
-        for (int j = 0; j < blocks; j++) { /* equal blocks: none of a handful of rows */
+    }
+}
+
+/* Rows [p0, p1) of a thread's share in blocks of CONV_BLOCK rows or fewer, all about equal (none
+ * of a handful of rows): block j of *blocks is [*q0, *q1). */
+static int row_blocks(int p0, int p1) { return (p1 - p0 + CONV_BLOCK - 1) / CONV_BLOCK; }
+
+static void row_block(int p0, int p1, int j, int blocks, int *q0, int *q1) {
+    block_range(p1 - p0, j, blocks, q0, q1);
+    *q0 += p0;
+    *q1 += p0;
+}
+
+DD_VECTORIZED
+void conv2d_forward_pointwise(const conv2d_pointwise *convs, int n, const float *in, int pixels,
+                              int cin, int threads) {
+    threads = conv2d_gemm_threads(pixels, threads);
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int b = 0; b < threads; b++) {
+        int p0, p1;
+        block_range(pixels, b, threads, &p0, &p1);
+        const int blocks = row_blocks(p0, p1);
+        for (int j = 0; j < blocks; j++) {
             int q0, q1;
-            block_range(p1 - p0, j, blocks, &q0, &q1);
-            q0 += p0;
-            q1 += p0;
-            const int n = q1 - q0;
-            const float *a = in + (size_t)q0 * cin;
-            if (!pointwise) {
-                im2col(col, in, g, cin, q0, q0 + n);
-                a = col + (size_t)q0 * k;
+            row_block(p0, p1, j, blocks, &q0, &q1);
+            for (int i = 0; i < n; i++) {
+                const conv2d_pointwise *c = &convs[i];
+                gemm_bias_relu(q1 - q0, c->cout, cin, in + (size_t)q0 * cin, cin, c->kernel, c->cout,
+                               c->out + (size_t)q0 * c->out_ld, c->out_ld, c->bias);
             }
-            gemm_bias_relu(n, cout, k, a, k, kernel, cout, out + (size_t)q0 * out_ld, out_ld, bias);
+        }
+    }
+}
+
+DD_VECTORIZED
+void conv2d_backward_pointwise(float *din, int accumulate, const conv2d_pointwise *convs, int n,
+                               int pixels, int cin, int threads) {
+    threads = conv2d_gemm_threads(pixels, threads);
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int b = 0; b < threads; b++) {
+        int p0, p1;
+        block_range(pixels, b, threads, &p0, &p1);
+        const int blocks = row_blocks(p0, p1);
+        for (int j = 0; j < blocks; j++) {
+            int q0, q1;
+            row_block(p0, p1, j, blocks, &q0, &q1);
+            for (int i = 0; i < n; i++) {
+                const conv2d_pointwise *c = &convs[i];
+                float *d = c->out + (size_t)q0 * c->out_ld;
+                if (c->act) relu_mask(d, c->act + (size_t)q0 * c->out_ld, c->out_ld, q1 - q0, c->cout);
+                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, q1 - q0, cin, c->cout, 1.0f, d,
+                           c->out_ld, c->kernel, c->cout, accumulate || i ? 1.0f : 0.0f,
+                           din + (size_t)q0 * cin, cin);
+            }
         }
     }
 }
@@ -378,15 +428,19 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
  * over it (the first contribution, which saves zeroing it first); din_mask: NULL, or, for a
  * 2-D Winograd conv (conv2d_uses_winograd) without accumulate, the forward input (h, w, cin): din
  * is then written only where din_mask > 0 and 0 elsewhere, the ReLU mask of the op that made the
- * input, applied by the output transform as it writes (that op's backward can skip its own). out: the forward output (same layout
- * as dout); kernel (kh, kw, cin, cout). */
+ * input, applied by the output transform as it writes (that op's backward can skip its own).
+ * out: the forward output (same layout as dout); kernel (kh, kw, cin, cout). */
 DD_VECTORIZED
 void conv2d_backward(float *din, float *dout, int out_ld, float *col, const float *out,
                      const float *kernel, const float *wino_back, const window *g, int cin, int cout,
                      int accumulate, int dout_masked, const float *din_mask, int threads) {
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
-    const int pointwise = is_pointwise(g);
+    if (is_pointwise(g)) {
+        const conv2d_pointwise c = {dout, out_ld, dout_masked ? NULL : out, kernel, NULL, cout};
+        conv2d_backward_pointwise(din, accumulate, &c, 1, npix, cin, threads);
+        return;
+    }
     threads = conv2d_gemm_threads(npix, threads);
     if (conv2d_uses_winograd1d(g) || conv2d_uses_winograd(g)) {
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
@@ -428,30 +482,16 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         for (int b = 0; b < threads; b++) {
             int p0, p1;
             block_range(npix, b, threads, &p0, &p1);
-            const int blocks = pointwise ? (p1 - p0 + CONV_BLOCK - 1) / CONV_BLOCK : 1;
-            for (int j = 0; j < blocks; j++) {
-                int q0, q1;
-                block_range(p1 - p0, j, blocks, &q0, &q1);
-                q0 += p0;
-                q1 += p0;
-                const int n = q1 - q0;
-                float *d = dout + (size_t)q0 * out_ld;
-                if (!dout_masked) relu_mask(d, out + (size_t)q0 * out_ld, out_ld, n, cout);
-                if (pointwise)
-                    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cin, cout, 1.0f, d, out_ld,
-                               kernel, cout, accumulate ? 1.0f : 0.0f, din + (size_t)q0 * cin, cin);
-                else
-                    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, cout, 1.0f, d, out_ld,
-                               kernel, cout, 0.0f, col + (size_t)q0 * k, k);
-            }
+            float *d = dout + (size_t)p0 * out_ld;
+            if (!dout_masked) relu_mask(d, out + (size_t)p0 * out_ld, out_ld, p1 - p0, cout);
+            blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p1 - p0, k, cout, 1.0f, d, out_ld,
+                       kernel, cout, 0.0f, col + (size_t)p0 * k, k);
         }
-        if (!pointwise) {
 #pragma omp for schedule(static, 1)
-            for (int b = 0; b < threads; b++) {
-                int y0, y1;
-                block_range(g->h, b, threads, &y0, &y1);
-                col2im_add(din, col, 0, g, cin, y0, y1, accumulate);
-            }
+        for (int b = 0; b < threads; b++) {
+            int y0, y1;
+            block_range(g->h, b, threads, &y0, &y1);
+            col2im_add(din, col, 0, g, cin, y0, y1, accumulate);
         }
     }
 }

@@ -34,4 +34,27 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
                      const float *kernel, const float *wino_back, const window *g, int cin, int cout,
                      int accumulate, int dout_masked, const float *din_mask, int threads);
 
+/* A 1x1 stride-1 conv (as conv2d_forward/backward take them) among several that read the same
+ * input. Forward: out = relu(in x kernel + bias) (or in x kernel, bias NULL). Backward: out holds
+ * dout, masked in place by act > 0 (act: the forward output, or NULL when dout needs no mask). */
+typedef struct {
+    float *out;
+    int out_ld;
+    const float *act;
+    const float *kernel; /* (cin, cout) */
+    const float *bias;
+    int cout;
+} conv2d_pointwise;
+
+/* The n convs over in (pixels, cin), block of rows by block of rows: each block of the input is
+ * read from memory once for all of them. The same bits as n conv2d_forward calls. */
+void conv2d_forward_pointwise(const conv2d_pointwise *convs, int n, const float *in, int pixels,
+                              int cin, int threads);
+
+/* din (pixels, cin) = (or +=, accumulate) the n convs' gradients, added in the order given, block
+ * of rows by block of rows: din is written to memory once for all of them. The same bits as n
+ * conv2d_backward calls in that order. */
+void conv2d_backward_pointwise(float *din, int accumulate, const conv2d_pointwise *convs, int n,
+                               int pixels, int cin, int threads);
+
 #endif

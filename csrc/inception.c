@@ -185,6 +185,23 @@ static int masks_input_gradient(const net_op *op) {
     return op->kind == OP_MAXPOOL || (op->kind == OP_CONV && conv2d_uses_winograd(&g));
 }
 
+static int is_pointwise_conv(const net_op *op) {
+    return op->kind == OP_CONV && op->kh == 1 && op->kw == 1 && op->stride == 1;
+}
+
+/* net->pointwise_group (see inception.h) from the ops */
+static void find_pointwise_groups(inception_net *net) {
+    for (int t = 0; t < net->n_tensors; t++) {
+        int readers = 0, first = -1, all_pointwise = 1;
+        for (int i = 0; i < net->n_ops; i++) {
+            if (net->ops[i].in != t) continue;
+            if (!readers++) first = i;
+            all_pointwise &= is_pointwise_conv(&net->ops[i]);
+        }
+        net->pointwise_group[t] = readers >= 2 && all_pointwise ? first : -1;
+    }
+}
+
 /* net->grad_masked (see inception.h) from the ops */
 static void find_masked_gradients(inception_net *net) {
     for (int t = 1; t < net->n_tensors; t++) {
@@ -218,6 +235,7 @@ void inception_init(inception_net *net) {
     x = block_e(&b, 9, x);
     block_e(&b, 10, x);
     find_masked_gradients(net);
+    find_pointwise_groups(net);
 }
 
 /* The 1x7/7x1 (and 1x3/3x1) kernels for 1-D Winograd: 0 on success, -1 out of memory. Only
@@ -433,6 +451,65 @@ static double now_seconds(void) {
 
 static float *at(float *arena, const net_tensor *t) { return arena + t->at; }
 
+/* ---- the 1x1 convs that read one tensor, run together ---- */
+
+#define MAX_GROUP 8
+
+/* The ops of the pointwise group that starts at op `first` and run up to mixed{depth}, in op
+ * order, into idx; returns how many. */
+static int group_members(const inception_net *net, int first, int depth, int *idx) {
+    int n = 0;
+    for (int i = first; i < net->block_end[depth] && n < MAX_GROUP; i++)
+        if (net->ops[i].in == net->ops[first].in) idx[n++] = i;
+    return n;
+}
+
+/* The per-op timers get a group's seconds in proportion to its convs' output channels (the
+ * same pixels and input for all). */
+static void share_seconds(const inception_net *net, inception_workspace *ws, const int *idx, int n,
+                          int backward, double seconds) {
+    double total = 0.0;
+    for (int j = 0; j < n; j++) total += INCEPTION_CONVS[net->ops[idx[j]].conv].cout;
+    for (int j = 0; j < n; j++)
+        ws->op_seconds[2 * idx[j] + backward] +=
+            seconds * INCEPTION_CONVS[net->ops[idx[j]].conv].cout / total;
+}
+
+static void forward_group(const inception_net *net, inception_workspace *ws, int first) {
+    int idx[MAX_GROUP], n = group_members(net, first, ws->depth, idx);
+    conv2d_pointwise c[MAX_GROUP];
+    for (int j = 0; j < n; j++) {
+        const net_op *op = &net->ops[idx[j]];
+        const net_tensor *out = &ws->tensors[op->out];
+        c[j] = (conv2d_pointwise){at(ws->act, out) + op->out_offset, out->c, NULL,
+                                  net->kernel[op->conv], op->linear ? NULL : net->bias[op->conv],
+                                  INCEPTION_CONVS[op->conv].cout};
+    }
+    const net_tensor *in = &ws->tensors[net->ops[first].in];
+    double start = ws->op_seconds ? now_seconds() : 0.0;
+    conv2d_forward_pointwise(c, n, at(ws->act, in), in->h * in->w, in->c, ws->threads);
+    if (ws->op_seconds) share_seconds(net, ws, idx, n, 0, now_seconds() - start);
+}
+
+/* The group's gradients into its input's, in reverse op order (as op by op). */
+static void backward_group(const inception_net *net, inception_workspace *ws, int first,
+                           int accumulate) {
+    int idx[MAX_GROUP], n = group_members(net, first, ws->depth, idx);
+    conv2d_pointwise c[MAX_GROUP];
+    for (int j = 0; j < n; j++) {
+        const net_op *op = &net->ops[idx[n - 1 - j]];
+        const net_tensor *out = &ws->tensors[op->out];
+        const int masked = op->linear || net->grad_masked[op->out];
+        c[j] = (conv2d_pointwise){at(ws->grad, out) + op->out_offset, out->c,
+                                  masked ? NULL : at(ws->act, out) + op->out_offset,
+                                  net->kernel[op->conv], NULL, INCEPTION_CONVS[op->conv].cout};
+    }
+    const net_tensor *in = &ws->tensors[net->ops[first].in];
+    double start = ws->op_seconds ? now_seconds() : 0.0;
+    conv2d_backward_pointwise(at(ws->grad, in), accumulate, c, n, in->h * in->w, in->c, ws->threads);
+    if (ws->op_seconds) share_seconds(net, ws, idx, n, 1, now_seconds() - start);
+}
+
 void inception_forward(const inception_net *net, inception_workspace *ws, const float *x) {
     net_tensor *t = ws->tensors;
     const int threads = ws->threads;
@@ -443,6 +520,11 @@ void inception_forward(const inception_net *net, inception_workspace *ws, const 
         const net_tensor *in = &t[op->in], *out = &t[op->out];
         float *y = at(ws->act, out) + op->out_offset;
         const float *a = at(ws->act, in);
+        const int group = net->pointwise_group[op->in];
+        if (group >= 0) { /* the first of a group runs it all */
+            if (group == i) forward_group(net, ws, i);
+            continue;
+        }
         double start = ws->op_seconds ? now_seconds() : 0.0;
         switch (op->kind) {
         case OP_CONV:
@@ -498,7 +580,14 @@ void inception_backward(const inception_net *net, inception_workspace *ws, unsig
         const net_tensor *in = &t[op->in], *out = &t[op->out];
         float *dy = at(ws->grad, out) + op->out_offset;
         float *da = at(ws->grad, in);
-        const int accumulate = written[op->in];
+        const int accumulate = written[op->in], group = net->pointwise_group[op->in];
+        if (group >= 0) { /* run by the group's first op, the last one here */
+            if (group == i) {
+                backward_group(net, ws, i, accumulate);
+                written[op->in] = 1;
+            }
+            continue;
+        }
         written[op->in] = 1;
         double start = ws->op_seconds ? now_seconds() : 0.0;
         switch (op->kind) {

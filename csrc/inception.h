@@ -42,6 +42,9 @@ typedef struct {
      * whose backward applies those convs' ReLU mask as it writes the gradient (for free): the
      * convs' own backward then skips it */
     unsigned char grad_masked[INCEPTION_MAX_TENSORS];
+    /* For a tensor read only by 1x1 convs, two or more (a block's input): the first of them, which
+     * runs them all (conv2d_forward/backward_pointwise); else -1 */
+    int pointwise_group[INCEPTION_MAX_TENSORS];
     const float *kernel[INCEPTION_N_CONVS];         /* (kh, kw, cin, cout), NULL if missing */
     const float *bias[INCEPTION_N_CONVS];           /* (cout) */
     float *wino[INCEPTION_N_CONVS];                 /* 3x3/1 and 5x5/1 kernels for Winograd, owned */
