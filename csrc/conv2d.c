@@ -367,59 +367,48 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
     }
 }
 
-/* Rows [p0, p1) of a thread's share in blocks of CONV_BLOCK rows or fewer, all about equal (none
- * of a handful of rows): block j of *blocks is [*q0, *q1). */
-static int row_blocks(int p0, int p1) { return (p1 - p0 + CONV_BLOCK - 1) / CONV_BLOCK; }
-
-static void row_block(int p0, int p1, int j, int blocks, int *q0, int *q1) {
-    block_range(p1 - p0, j, blocks, q0, q1);
-    *q0 += p0;
-    *q1 += p0;
-}
-
+/* Both passes of 1x1 convs that share their input (pixels, cin): forward (din NULL) from in,
+ * backward into din. Each thread takes its rows CONV_BLOCK or fewer at a time (equal blocks,
+ * none of a handful of rows), and every conv works on a block before the next block. */
 DD_VECTORIZED
-void conv2d_forward_pointwise(const conv2d_pointwise *convs, int n, const float *in, int pixels,
-                              int cin, int threads) {
+static void pointwise_pass(float *din, int accumulate, const conv2d_pointwise *convs, int n,
+                           const float *in, int pixels, int cin, int threads) {
     threads = conv2d_gemm_threads(pixels, threads);
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) {
         int p0, p1;
         block_range(pixels, b, threads, &p0, &p1);
-        const int blocks = row_blocks(p0, p1);
+        const int blocks = (p1 - p0 + CONV_BLOCK - 1) / CONV_BLOCK;
         for (int j = 0; j < blocks; j++) {
             int q0, q1;
-            row_block(p0, p1, j, blocks, &q0, &q1);
+            block_range(p1 - p0, j, blocks, &q0, &q1);
+            q0 += p0;
+            q1 += p0;
             for (int i = 0; i < n; i++) {
                 const conv2d_pointwise *c = &convs[i];
-                gemm_bias_relu(q1 - q0, c->cout, cin, in + (size_t)q0 * cin, cin, c->kernel, c->cout,
-                               c->out + (size_t)q0 * c->out_ld, c->out_ld, c->bias);
-            }
-        }
-    }
-}
-
-DD_VECTORIZED
-void conv2d_backward_pointwise(float *din, int accumulate, const conv2d_pointwise *convs, int n,
-                               int pixels, int cin, int threads) {
-    threads = conv2d_gemm_threads(pixels, threads);
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-    for (int b = 0; b < threads; b++) {
-        int p0, p1;
-        block_range(pixels, b, threads, &p0, &p1);
-        const int blocks = row_blocks(p0, p1);
-        for (int j = 0; j < blocks; j++) {
-            int q0, q1;
-            row_block(p0, p1, j, blocks, &q0, &q1);
-            for (int i = 0; i < n; i++) {
-                const conv2d_pointwise *c = &convs[i];
-                float *d = c->out + (size_t)q0 * c->out_ld;
-                if (c->act) relu_mask(d, c->act + (size_t)q0 * c->out_ld, c->out_ld, q1 - q0, c->cout);
-                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, q1 - q0, cin, c->cout, 1.0f, d,
+                float *o = c->out + (size_t)q0 * c->out_ld;
+                if (!din) {
+                    gemm_bias_relu(q1 - q0, c->cout, cin, in + (size_t)q0 * cin, cin, c->kernel,
+                                   c->cout, o, c->out_ld, c->bias);
+                    continue;
+                }
+                if (c->act) relu_mask(o, c->act + (size_t)q0 * c->out_ld, c->out_ld, q1 - q0, c->cout);
+                blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, q1 - q0, cin, c->cout, 1.0f, o,
                            c->out_ld, c->kernel, c->cout, accumulate || i ? 1.0f : 0.0f,
                            din + (size_t)q0 * cin, cin);
             }
         }
     }
+}
+
+void conv2d_forward_pointwise(const conv2d_pointwise *convs, int n, const float *in, int pixels,
+                              int cin, int threads) {
+    pointwise_pass(NULL, 0, convs, n, in, pixels, cin, threads);
+}
+
+void conv2d_backward_pointwise(float *din, int accumulate, const conv2d_pointwise *convs, int n,
+                               int pixels, int cin, int threads) {
+    pointwise_pass(din, accumulate, convs, n, NULL, pixels, cin, threads);
 }
 
 /* dout (ho, wo, cout), row stride out_ld: gradient w.r.t. this conv's output; masked in place

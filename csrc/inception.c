@@ -185,6 +185,8 @@ static int masks_input_gradient(const net_op *op) {
     return op->kind == OP_MAXPOOL || (op->kind == OP_CONV && conv2d_uses_winograd(&g));
 }
 
+#define MAX_GROUP 8 /* 1x1 convs of one pointwise group at most (InceptionV3: 4) */
+
 static int is_pointwise_conv(const net_op *op) {
     return op->kind == OP_CONV && op->kh == 1 && op->kw == 1 && op->stride == 1;
 }
@@ -198,7 +200,7 @@ static void find_pointwise_groups(inception_net *net) {
             if (!readers++) first = i;
             all_pointwise &= is_pointwise_conv(&net->ops[i]);
         }
-        net->pointwise_group[t] = readers >= 2 && all_pointwise ? first : -1;
+        net->pointwise_group[t] = readers >= 2 && readers <= MAX_GROUP && all_pointwise ? first : -1;
     }
 }
 
@@ -453,13 +455,11 @@ static float *at(float *arena, const net_tensor *t) { return arena + t->at; }
 
 /* ---- the 1x1 convs that read one tensor, run together ---- */
 
-#define MAX_GROUP 8
-
 /* The ops of the pointwise group that starts at op `first` and run up to mixed{depth}, in op
  * order, into idx; returns how many. */
 static int group_members(const inception_net *net, int first, int depth, int *idx) {
     int n = 0;
-    for (int i = first; i < net->block_end[depth] && n < MAX_GROUP; i++)
+    for (int i = first; i < net->block_end[depth]; i++)
         if (net->ops[i].in == net->ops[first].in) idx[n++] = i;
     return n;
 }
