@@ -17,6 +17,7 @@
 
 #include "blas.h"
 #include "gemm.h"
+#include "polyphase.h"
 #include "winograd.h"
 #include "winograd1d.h"
 
@@ -40,6 +41,14 @@ int conv2d_uses_winograd(const window *g) {
 static int is_thin(const window *g, int cin) {
     return !is_pointwise(g) && !conv2d_uses_winograd(g) && !conv2d_uses_winograd1d(g) &&
            g->kh * g->kw * cin <= THIN_TAPS;
+}
+
+int conv2d_uses_polyphase(int kh, int kw, int stride, int cin) {
+    return polyphase_supports(kh, kw, stride, stride) && kh * kw * cin > THIN_TAPS;
+}
+
+static int uses_polyphase(const window *g, int cin) {
+    return g->sh == g->sw && conv2d_uses_polyphase(g->kh, g->kw, g->sh, cin);
 }
 
 /* Floats of the kernel panels: ceil(cout / THIN_LANES) panels of (k, THIN_LANES) forward, one of
@@ -221,6 +230,7 @@ size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {
         return fwd > bwd ? fwd : bwd;
     }
     if (is_thin(g, cin)) return thin_panels_size(cout) + (size_t)threads * thin_band_size(g, cin);
+    if (uses_polyphase(g, cin)) return polyphase_scratch_size(cin, cout, threads);
     if (conv2d_uses_winograd(g)) {
         return winograd_scratch_size(g->kh, cin, cout, threads); /* the same backward */
     }
@@ -343,6 +353,11 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
         winograd1d_run(out, out_ld, bias, 0, in, cin, wino, g, cin, cout, col, threads);
         return;
     }
+    if (uses_polyphase(g, cin)) {
+        polyphase_forward(out, out_ld, bias, in, g->h, g->w, g->pad_top, g->pad_left, g->ho, g->wo,
+                          wino, cin, cout, col, threads);
+        return;
+    }
     const int npix = g->ho * g->wo;
     const int k = g->kh * g->kw * cin;
     if (is_pointwise(g)) {
@@ -431,9 +446,9 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         return;
     }
     threads = conv2d_gemm_threads(npix, threads);
-    if (conv2d_uses_winograd1d(g) || conv2d_uses_winograd(g)) {
+    if (conv2d_uses_winograd1d(g) || conv2d_uses_winograd(g) || uses_polyphase(g, cin)) {
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
-         * that it lands on the input: pad' = k - 1 - pad */
+         * that it lands on the input: pad' = k - 1 - pad (stride 1; polyphase.c for stride 2) */
         if (!dout_masked) {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
             for (int b = 0; b < threads; b++) {
@@ -446,6 +461,9 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         if (conv2d_uses_winograd1d(g))
             winograd1d_run(din, cin, NULL, accumulate, dout, out_ld, wino_back, g, cin, cout, col,
                            threads);
+        else if (uses_polyphase(g, cin))
+            polyphase_backward(din, accumulate, dout, out_ld, g->h, g->w, g->pad_top, g->pad_left,
+                               g->ho, g->wo, wino_back, cin, cout, col, threads);
         else
             winograd_conv(din, cin, NULL, din_mask, accumulate, dout, out_ld, g->ho, g->wo,
                           g->kh - 1 - g->pad_top, g->kw - 1 - g->pad_left, g->h, g->w, g->kh,

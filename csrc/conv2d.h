@@ -15,6 +15,11 @@ int conv2d_winograd1d_length(int kh, int kw, int stride);
 /* Whether a kernel of this geometry runs by 1-D Winograd (winograd1d.c). */
 int conv2d_uses_winograd1d(const window *g);
 
+/* Whether a kernel of this shape on cin channels runs by polyphase Winograd (polyphase.c: 3x3
+ * stride 2, except thin inputs such as the RGB image); its kernel is then transformed by
+ * polyphase_kernel_transform. */
+int conv2d_uses_polyphase(int kh, int kw, int stride, int cin);
+
 /* Threads to split `rows` GEMM rows over so that results do not depend on the thread count. */
 int conv2d_gemm_threads(int rows, int threads);
 
@@ -23,7 +28,7 @@ size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads);
 
 /* wino / wino_back: the kernel transformed by winograd_kernel_transform (forward / backward)
  * when conv2d_uses_winograd(g), by winograd1d_kernel_transform when conv2d_uses_winograd1d(g),
- * else unused. */
+ * by polyphase_kernel_transform when conv2d_uses_polyphase, else unused. */
 void conv2d_forward(float *out, int out_ld, float *col, const float *in, const float *kernel,
                     const float *wino, const float *bias, const window *g, int cin, int cout,
                     int threads);

@@ -10,6 +10,7 @@
 #include "conv2d.h"
 #include "maxpool.h"
 #include "reduce.h"
+#include "polyphase.h"
 #include "winograd.h"
 #include "winograd1d.h"
 
@@ -275,18 +276,21 @@ dd_status inception_prepare(inception_net *net, dd_error *err) {
     }
     for (int i = 0; i < INCEPTION_N_CONVS; i++) {
         const conv_spec *s = &INCEPTION_CONVS[i];
-        if (!net->kernel[i] || s->kh != s->kw || !winograd_supports(s->kh) || s->stride != 1 ||
-            net->wino[i])
-            continue;
-        size_t n = winograd_kernel_size(s->kh, s->cin, s->cout);
+        const int wino = s->kh == s->kw && winograd_supports(s->kh) && s->stride == 1;
+        const int poly = conv2d_uses_polyphase(s->kh, s->kw, s->stride, s->cin);
+        if (!net->kernel[i] || !(wino || poly) || net->wino[i]) continue;
+        size_t n = wino ? winograd_kernel_size(s->kh, s->cin, s->cout) : polyphase_kernel_size(s->cin, s->cout);
         net->wino[i] = malloc(n * sizeof(float));
         net->wino_back[i] = malloc(n * sizeof(float));
         if (!net->wino[i] || !net->wino_back[i]) {
             inception_release(net);
             return dd_fail(err, DD_ERR_NOMEM, "out of memory transforming the kernels for Winograd");
         }
-        winograd_kernel_transform(net->wino[i], net->kernel[i], s->kh, s->cin, s->cout, 0);
-        winograd_kernel_transform(net->wino_back[i], net->kernel[i], s->kh, s->cin, s->cout, 1);
+        for (int backward = 0; backward < 2; backward++) {
+            float *u = backward ? net->wino_back[i] : net->wino[i];
+            if (wino) winograd_kernel_transform(u, net->kernel[i], s->kh, s->cin, s->cout, backward);
+            else polyphase_kernel_transform(u, net->kernel[i], s->cin, s->cout, backward);
+        }
     }
     return DD_OK;
 }

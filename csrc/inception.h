@@ -47,7 +47,7 @@ typedef struct {
     int pointwise_group[INCEPTION_MAX_TENSORS];
     const float *kernel[INCEPTION_N_CONVS];         /* (kh, kw, cin, cout), NULL if missing */
     const float *bias[INCEPTION_N_CONVS];           /* (cout) */
-    float *wino[INCEPTION_N_CONVS];                 /* 3x3/1 and 5x5/1 kernels for Winograd, owned */
+    float *wino[INCEPTION_N_CONVS];                 /* Winograd kernels (2-D, 1-D, polyphase), owned */
     float *wino_back[INCEPTION_N_CONVS];            /* and for their backward pass, owned */
 } inception_net;
 

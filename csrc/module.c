@@ -16,6 +16,7 @@
 #include "inception.h"
 #include "maxpool.h"
 #include "resize.h"
+#include "polyphase.h"
 #include "winograd.h"
 #include "winograd1d.h"
 
@@ -634,6 +635,14 @@ static float *op_scratch(const window *g, const float *kernel, int cin, int cout
     if (col && conv2d_uses_winograd(g)) {
         *wino = PyMem_Malloc(winograd_kernel_size(g->kh, cin, cout) * sizeof(float));
         if (*wino) winograd_kernel_transform(*wino, kernel, g->kh, cin, cout, backward);
+        else {
+            PyMem_Free(col);
+            col = NULL;
+        }
+    }
+    if (col && g->sh == g->sw && conv2d_uses_polyphase(g->kh, g->kw, g->sh, cin)) {
+        *wino = PyMem_Malloc(polyphase_kernel_size(cin, cout) * sizeof(float));
+        if (*wino) polyphase_kernel_transform(*wino, kernel, cin, cout, backward);
         else {
             PyMem_Free(col);
             col = NULL;

@@ -151,6 +151,44 @@ def test_winograd_conv2d_on_many_tiles(gemm_kernel, h, w, cin, cout, k, same):
     assert np.abs(din - ref_din).max() <= 1e-5 * np.abs(ref_din).max()
 
 
+# 3x3 stride-2 convolutions after the RGB image run by polyphase Winograd F(2x2, 2x2)
+# (csrc/polyphase.c): outputs of hundreds of tiles (several chunks of at most 64 over two
+# threads, and fewer chunks than threads), odd and even sizes (tiles cut by every edge), SAME and
+# VALID, channel counts that take the GEMMs to the own kernel both ways (multiples of 16) and to
+# OpenBLAS, and each GEMM kernel forced. Forward and backward against float64 (adding to a
+# gradient is covered by the network tests: mixed2 feeds three ops).
+@pytest.mark.parametrize("h,w,cin,cout,same", [
+    (61, 61, 32, 48, False), (64, 57, 16, 32, True), (35, 36, 5, 7, False), (7, 9, 16, 16, True),
+    (40, 41, 16, 33, False),
+])
+def test_polyphase_conv2d_on_many_tiles(gemm_kernel, h, w, cin, cout, same):
+    rng = np.random.default_rng(h * w + cin)
+    x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
+    kernel = rng.normal(0, 0.5, (3, 3, cin, cout)).astype(np.float32)
+    bias = rng.normal(0, 0.1, cout).astype(np.float32)
+    k64 = kernel.astype(np.float64)
+    out = core.conv2d(x, kernel, bias, 2, same)
+    ref = ref_conv(x.astype(np.float64), k64, bias.astype(np.float64), 2, same)
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
+    assert (out == 0).any() and (out > 0).any()
+
+    dout = rng.normal(size=out.shape).astype(np.float32)
+    din = core.conv2d_backward(dout, out, kernel, (h, w), 2, same)
+    # the exact adjoint of the stride-2 sum: dout (masked by the ReLU) spread by every tap
+    pt, _ = same_pads(h, 3, 2) if same else (0, 0)
+    pl, _ = same_pads(w, 3, 2) if same else (0, 0)
+    ho, wo = out.shape[:2]
+    g = np.where(out > 0, dout, 0.0)
+    full = np.zeros((max(h + pt, 2 * ho + 1) + 2, max(w + pl, 2 * wo + 1) + 2, cin))
+    for ky in range(3):
+        for kx in range(3):
+            full[ky:ky + 2 * ho:2, kx:kx + 2 * wo:2] += g @ k64[ky, kx].T
+    ref_din = full[pt:pt + h, pl:pl + w]
+    assert din.shape == ref_din.shape
+    assert np.abs(din - ref_din).max() <= 1e-5 * np.abs(ref_din).max()
+
+
 # 1 x r and r x 1 stride-1 convolutions run by 1-D Winograd (csrc/winograd1d.c): F(5,7) for the
 # 7-tap kernels, F(2,3) for the 3-tap ones. InceptionV3's sizes (30x30 at mixed4..7 for a 512
 # input, 14x14 at mixed9/10), odd sizes, lines shorter than a tile or than the kernel, VALID too,
