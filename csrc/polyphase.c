@@ -25,13 +25,15 @@
  * products. On OpenBLAS's sgemm this scheme was slower than im2col (forward 0.88-0.96, backward
  * 1.07-1.18: 96-104 GFLOP/s at 128-256 rows against 143 at 512).
  * As in winograd.c, the tiles are cut into chunks at fixed places (independent of the thread
- * count); threads take whole chunks, or, when there are fewer chunks than threads, share each
- * chunk's GEMMs. The same GEMMs and transforms for any thread count, so the same results. */
+ * count); threads take whole chunks as they come free, or, when there are fewer chunks than
+ * threads, share each chunk's GEMMs. The same GEMMs and transforms for any thread count, so the same results. */
 #include "simd.h"
 #include "polyphase.h"
 
 #include <stddef.h>
 #include <string.h>
+
+#include <omp.h>
 
 #include "gemm.h"
 
@@ -355,9 +357,8 @@ static void run_chunk(const pass *ps, float *v, float *m, float *stage, int c0, 
     output_transform(ps, m, stage, n, c0, c0, c1);
 }
 
-/* Chunks cut at fixed places, each of at most chunk_max tiles; thread b takes chunks
- * [n_chunks b / threads, n_chunks (b + 1) / threads), or all threads share each chunk's GEMMs
- * when there are fewer chunks than threads. */
+/* Chunks cut at fixed places, each of at most chunk_max tiles; threads take them as they come
+ * free, or all threads share each chunk's GEMMs when there are fewer chunks than threads. */
 static void run(pass *ps, float *scratch, int threads) {
     ps->tiles_x = tiles_y(ps->backward, ps->w, ps->pad_left, ps->wo);
     const int n_tiles = tiles_y(ps->backward, ps->h, ps->pad_top, ps->ho) * ps->tiles_x;
@@ -373,12 +374,11 @@ static void run(pass *ps, float *scratch, int threads) {
         return;
     }
     if (threads > n_chunks) threads = n_chunks;
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-    for (int b = 0; b < threads; b++) {
-        float *v = scratch + (size_t)b * per_thread(ps->cin, ps->cout);
-        int first, end;
-        block_range(n_chunks, b, threads, &first, &end);
-        for (int c = first; c < end; c++) {
+#pragma omp parallel num_threads(threads)
+    { /* chunks handed out one at a time: a thread slowed down by the machine takes fewer */
+        float *v = scratch + (size_t)omp_get_thread_num() * per_thread(ps->cin, ps->cout);
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < n_chunks; c++) {
             int c0, c1;
             block_range(n_tiles, c, n_chunks, &c0, &c1);
             run_chunk(ps, v, v + vm, v + vm + mm, c0, c1, 1);

@@ -24,13 +24,16 @@
  * 192 channels). For 3x3 kernels, 8x8 tiles (F(6x6, 3x3)) measured ~10% slower in the forward
  * pass: their transforms cost more than the 21% of multiplies they save.
  * The tiles are cut into chunks at fixed places (independent of the thread count); threads take
- * whole chunks, or, when there are fewer chunks than threads, share each chunk's GEMMs. Either
+ * whole chunks as they come free, or, when there are fewer chunks than threads, share each
+ * chunk's GEMMs. Either
  * way every output comes from the same GEMMs (same sizes, same data) and the same transforms, so
  * the results are the same for any number of threads. */
 #include "simd.h"
 #include "winograd.h"
 
 #include <string.h>
+
+#include <omp.h>
 
 #include "gemm.h"
 
@@ -341,12 +344,12 @@ void winograd_conv(float *out, int out_ld, const float *bias, const float *mask,
         return;
     }
     if (threads > n_chunks) threads = n_chunks;
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-    for (int b = 0; b < threads; b++) { /* thread b: chunks [n_chunks b / threads, ...) */
-        float *v = scratch + (size_t)b * per_thread(nxi, cin, cout);
+#pragma omp parallel num_threads(threads)
+    { /* chunks handed out one at a time: a thread slowed down by the machine takes fewer */
+        float *v = scratch + (size_t)omp_get_thread_num() * per_thread(nxi, cin, cout);
         float *mm = v + nxi * v_plane, *stage = mm + nxi * m_plane;
-        int c_end = (int)((long long)n_chunks * (b + 1) / threads);
-        for (int c = (int)((long long)n_chunks * b / threads); c < c_end; c++) {
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < n_chunks; c++) {
             int c0 = c * chunk, c1 = c0 + chunk < n_tiles ? c0 + chunk : n_tiles;
             run_chunk(out, out_ld, bias, mask, mode, in, in_ld, h, w, pad_top, pad_left, oh, ow, alpha,
                       tiles_x, u, cin, cout, v, v_plane, mm, m_plane, stage, c0, c1, 1);
