@@ -119,69 +119,45 @@ INLINE size_t at(int p, int chunk, int tl, int r, int ld) {
     return ((size_t)FIRST[p] * chunk + (size_t)tl * ROWS_PER[p] + r) * ld;
 }
 
-/* Forward: V of one tile from its 5x5 input window d[r][c] at d + r * rs + c * cs. */
-INLINE void forward_input_tile(float *restrict v, int chunk, int tl, const float *restrict d, size_t rs,
-                               size_t cs, int cin) {
-    IVDEP for (int ch = 0; ch < cin; ch++) {
-        float x[5][5];
-        for (int r = 0; r < 5; r++)
-            for (int c = 0; c < 5; c++) x[r][c] = d[r * rs + c * cs + ch];
+/* V of one tile from the four grids of its window: E[i][j] = x[i R + j C] (phase 00) and that
+ * grid moved by one column (cs: phase 01), one row (rs: phase 10) or both (phase 11). Forward: x
+ * the tile's 5x5 input window, R = 2 rs and C = 2 cs (every other pixel); backward: x the 3x3
+ * window of dout around the tile's first position i of every phase (rows and columns i - 1 ..
+ * i + 1), R = rs and C = cs. */
+INLINE void input_tile(float *restrict v, int chunk, int tl, const float *restrict x, size_t R,
+                       size_t C, size_t rs, size_t cs, int c) {
+    IVDEP for (int ch = 0; ch < c; ch++) {
+        float e[3][3], oc[3][2], orr[2][3], orc[2][2];
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) e[i][j] = x[i * R + j * C + ch];
+        for (int i = 0; i < 3; i++)
+            for (int q = 0; q < 2; q++) oc[i][q] = x[i * R + q * C + cs + ch];
+        for (int p = 0; p < 2; p++)
+            for (int j = 0; j < 3; j++) orr[p][j] = x[p * R + j * C + rs + ch];
+        for (int p = 0; p < 2; p++)
+            for (int q = 0; q < 2; q++) orc[p][q] = x[p * R + q * C + rs + cs + ch];
         float s[3][3]; /* phase 00: B^T along the columns, then the rows */
         for (int i = 0; i < 3; i++) {
-            s[i][0] = x[2 * i][0] - x[2 * i][2];
-            s[i][1] = x[2 * i][2];
-            s[i][2] = x[2 * i][4] - x[2 * i][2];
+            s[i][0] = e[i][0] - e[i][1];
+            s[i][1] = e[i][1];
+            s[i][2] = e[i][2] - e[i][1];
         }
-        for (int c = 0; c < 3; c++) {
-            v[at(0 + c, chunk, tl, 0, cin) + ch] = s[0][c] - s[1][c];
-            v[at(3 + c, chunk, tl, 0, cin) + ch] = s[1][c];
-            v[at(6 + c, chunk, tl, 0, cin) + ch] = s[2][c] - s[1][c];
+        for (int j = 0; j < 3; j++) {
+            v[at(0 + j, chunk, tl, 0, c) + ch] = s[0][j] - s[1][j];
+            v[at(3 + j, chunk, tl, 0, c) + ch] = s[1][j];
+            v[at(6 + j, chunk, tl, 0, c) + ch] = s[2][j] - s[1][j];
         }
-        for (int q = 0; q < 2; q++) { /* phase 01: B^T along the rows of odd columns */
-            v[at(9, chunk, tl, q, cin) + ch] = x[0][2 * q + 1] - x[2][2 * q + 1];
-            v[at(10, chunk, tl, q, cin) + ch] = x[2][2 * q + 1];
-            v[at(11, chunk, tl, q, cin) + ch] = x[4][2 * q + 1] - x[2][2 * q + 1];
+        for (int q = 0; q < 2; q++) { /* phase 01: B^T along its rows */
+            v[at(9, chunk, tl, q, c) + ch] = oc[0][q] - oc[1][q];
+            v[at(10, chunk, tl, q, c) + ch] = oc[1][q];
+            v[at(11, chunk, tl, q, c) + ch] = oc[2][q] - oc[1][q];
         }
-        for (int p = 0; p < 2; p++) { /* phase 10: along the columns of odd rows */
-            v[at(12, chunk, tl, p, cin) + ch] = x[2 * p + 1][0] - x[2 * p + 1][2];
-            v[at(13, chunk, tl, p, cin) + ch] = x[2 * p + 1][2];
-            v[at(14, chunk, tl, p, cin) + ch] = x[2 * p + 1][4] - x[2 * p + 1][2];
+        for (int p = 0; p < 2; p++) { /* phase 10: along its columns */
+            v[at(12, chunk, tl, p, c) + ch] = orr[p][0] - orr[p][1];
+            v[at(13, chunk, tl, p, c) + ch] = orr[p][1];
+            v[at(14, chunk, tl, p, c) + ch] = orr[p][2] - orr[p][1];
         }
-        for (int k = 0; k < 4; k++) /* phase 11 */
-            v[at(15, chunk, tl, k, cin) + ch] = x[2 * (k / 2) + 1][2 * (k % 2) + 1];
-    }
-}
-
-/* Backward: V of one tile from its 3x3 window of dout e[r][c] at e + r * rs + c * cs (rows and
- * columns i - 1 .. i + 1 around the tile's first position i of every phase). */
-INLINE void backward_input_tile(float *restrict v, int chunk, int tl, const float *restrict e, size_t rs,
-                                size_t cs, int cout) {
-    IVDEP for (int ch = 0; ch < cout; ch++) {
-        float x[3][3];
-        for (int r = 0; r < 3; r++)
-            for (int c = 0; c < 3; c++) x[r][c] = e[r * rs + c * cs + ch];
-        float s[3][3];
-        for (int i = 0; i < 3; i++) {
-            s[i][0] = x[i][0] - x[i][1];
-            s[i][1] = x[i][1];
-            s[i][2] = x[i][2] - x[i][1];
-        }
-        for (int c = 0; c < 3; c++) {
-            v[at(0 + c, chunk, tl, 0, cout) + ch] = s[0][c] - s[1][c];
-            v[at(3 + c, chunk, tl, 0, cout) + ch] = s[1][c];
-            v[at(6 + c, chunk, tl, 0, cout) + ch] = s[2][c] - s[1][c];
-        }
-        for (int q = 0; q < 2; q++) {
-            v[at(9, chunk, tl, q, cout) + ch] = x[0][q + 1] - x[1][q + 1];
-            v[at(10, chunk, tl, q, cout) + ch] = x[1][q + 1];
-            v[at(11, chunk, tl, q, cout) + ch] = x[2][q + 1] - x[1][q + 1];
-        }
-        for (int p = 0; p < 2; p++) {
-            v[at(12, chunk, tl, p, cout) + ch] = x[p + 1][0] - x[p + 1][1];
-            v[at(13, chunk, tl, p, cout) + ch] = x[p + 1][1];
-            v[at(14, chunk, tl, p, cout) + ch] = x[p + 1][2] - x[p + 1][1];
-        }
-        for (int k = 0; k < 4; k++) v[at(15, chunk, tl, k, cout) + ch] = x[k / 2 + 1][k % 2 + 1];
+        for (int k = 0; k < 4; k++) v[at(15, chunk, tl, k, c) + ch] = orc[k / 2][k % 2]; /* phase 11 */
     }
 }
 
@@ -291,8 +267,8 @@ static void input_transform(const pass *ps, float *v, float *stage, int n, int c
                            (size_t)c * sizeof(float));
             }
         }
-        if (ps->backward) backward_input_tile(v, n, t - c0, d, rs, cs, c);
-        else forward_input_tile(v, n, t - c0, d, rs, cs, c);
+        if (ps->backward) input_tile(v, n, t - c0, d, rs, cs, rs, cs, c);
+        else input_tile(v, n, t - c0, d, 2 * rs, 2 * cs, rs, cs, c);
     }
 }
 

@@ -106,18 +106,42 @@ def test_conv2d_forward_and_backward(h, w, cin, cout, kh, kw, stride, same):
     np.testing.assert_allclose(din, fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
 
 
-def ref_conv_backward(dout, kernel, hw, same):
-    """Gradient of sum(dout * conv(x)) with respect to x (h, w, cin), stride 1: the adjoint of
-    ref_conv's sum before bias and ReLU."""
+def ref_conv_backward(dout, kernel, hw, same, stride=1):
+    """Gradient of sum(dout * conv(x)) with respect to x (h, w, cin): the adjoint of ref_conv's
+    sum before bias and ReLU."""
     kh, kw, _, _ = kernel.shape
-    pt, pb = same_pads(hw[0], kh, 1) if same else (0, 0)
-    pl, pr = same_pads(hw[1], kw, 1) if same else (0, 0)
+    pt, pb = same_pads(hw[0], kh, stride) if same else (0, 0)
+    pl, pr = same_pads(hw[1], kw, stride) if same else (0, 0)
     ho, wo = dout.shape[:2]
     din = np.zeros((hw[0] + pt + pb, hw[1] + pl + pr, kernel.shape[2]))
     for ky in range(kh):
         for kx in range(kw):
-            din[ky:ky + ho, kx:kx + wo] += dout @ kernel[ky, kx].T
+            din[ky:ky + stride * (ho - 1) + 1:stride, kx:kx + stride * (wo - 1) + 1:stride] += dout @ kernel[ky, kx].T
     return din[pt:pt + hw[0], pl:pl + hw[1]]
+
+
+def checked_conv(h, w, cin, cout, k, stride, same, seed):
+    """(rng, float64 kernel, output) of a random k x k conv whose output matched float64 within
+    1e-5 of its largest value, the ReLU passing some outputs and zeroing others."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
+    kernel = rng.normal(0, 0.5, (k, k, cin, cout)).astype(np.float32)
+    bias = rng.normal(0, 0.1, cout).astype(np.float32)
+    out = core.conv2d(x, kernel, bias, stride, same)
+    ref = ref_conv(x.astype(np.float64), kernel.astype(np.float64), bias.astype(np.float64), stride, same)
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
+    assert (out == 0).any() and (out > 0).any()
+    return rng, kernel, out
+
+
+def check_conv_backward(rng, kernel, out, hw, stride, same):
+    """The input gradient of a random dout against float64, within 1e-5 of its largest value."""
+    dout = rng.normal(size=out.shape).astype(np.float32)
+    din = core.conv2d_backward(dout, out, kernel, hw, stride, same)
+    ref_din = ref_conv_backward(np.where(out > 0, dout, 0.0), kernel.astype(np.float64), hw, same, stride)
+    assert din.shape == ref_din.shape
+    assert np.abs(din - ref_din).max() <= 1e-5 * np.abs(ref_din).max()
 
 
 # Winograd (3x3 and 5x5, stride 1; csrc/winograd.c) on outputs of hundreds of tiles: several
@@ -133,22 +157,8 @@ def ref_conv_backward(dout, kernel, hw, same):
     (29, 31, 48, 64, 5, False),
 ])
 def test_winograd_conv2d_on_many_tiles(gemm_kernel, h, w, cin, cout, k, same):
-    rng = np.random.default_rng(h * w + k)
-    x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
-    kernel = rng.normal(0, 0.5, (k, k, cin, cout)).astype(np.float32)
-    bias = rng.normal(0, 0.1, cout).astype(np.float32)
-    k64 = kernel.astype(np.float64)
-    out = core.conv2d(x, kernel, bias, 1, same)
-    ref = ref_conv(x.astype(np.float64), k64, bias.astype(np.float64), 1, same)
-    assert out.shape == ref.shape
-    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
-    assert (out == 0).any() and (out > 0).any()
-
-    dout = rng.normal(size=out.shape).astype(np.float32)
-    din = core.conv2d_backward(dout, out, kernel, (h, w), 1, same)
-    ref_din = ref_conv_backward(np.where(out > 0, dout, 0.0), k64, (h, w), same)
-    assert din.shape == ref_din.shape
-    assert np.abs(din - ref_din).max() <= 1e-5 * np.abs(ref_din).max()
+    rng, kernel, out = checked_conv(h, w, cin, cout, k, 1, same, seed=h * w + k)
+    check_conv_backward(rng, kernel, out, (h, w), 1, same)
 
 
 # 3x3 stride-2 convolutions after the RGB image run by polyphase Winograd F(2x2, 2x2)
@@ -162,31 +172,8 @@ def test_winograd_conv2d_on_many_tiles(gemm_kernel, h, w, cin, cout, k, same):
     (40, 41, 16, 33, False),
 ])
 def test_polyphase_conv2d_on_many_tiles(gemm_kernel, h, w, cin, cout, same):
-    rng = np.random.default_rng(h * w + cin)
-    x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
-    kernel = rng.normal(0, 0.5, (3, 3, cin, cout)).astype(np.float32)
-    bias = rng.normal(0, 0.1, cout).astype(np.float32)
-    k64 = kernel.astype(np.float64)
-    out = core.conv2d(x, kernel, bias, 2, same)
-    ref = ref_conv(x.astype(np.float64), k64, bias.astype(np.float64), 2, same)
-    assert out.shape == ref.shape
-    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
-    assert (out == 0).any() and (out > 0).any()
-
-    dout = rng.normal(size=out.shape).astype(np.float32)
-    din = core.conv2d_backward(dout, out, kernel, (h, w), 2, same)
-    # the exact adjoint of the stride-2 sum: dout (masked by the ReLU) spread by every tap
-    pt, _ = same_pads(h, 3, 2) if same else (0, 0)
-    pl, _ = same_pads(w, 3, 2) if same else (0, 0)
-    ho, wo = out.shape[:2]
-    g = np.where(out > 0, dout, 0.0)
-    full = np.zeros((max(h + pt, 2 * ho + 1) + 2, max(w + pl, 2 * wo + 1) + 2, cin))
-    for ky in range(3):
-        for kx in range(3):
-            full[ky:ky + 2 * ho:2, kx:kx + 2 * wo:2] += g @ k64[ky, kx].T
-    ref_din = full[pt:pt + h, pl:pl + w]
-    assert din.shape == ref_din.shape
-    assert np.abs(din - ref_din).max() <= 1e-5 * np.abs(ref_din).max()
+    rng, kernel, out = checked_conv(h, w, cin, cout, 3, 2, same, seed=h * w + cin)
+    check_conv_backward(rng, kernel, out, (h, w), 2, same)
 
 
 # 1 x r and r x 1 stride-1 convolutions run by 1-D Winograd (csrc/winograd1d.c): F(5,7) for the
