@@ -31,9 +31,8 @@
 #include "polyphase.h"
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <string.h>
-
-#include <omp.h>
 
 #include "gemm.h"
 
@@ -350,11 +349,11 @@ static void run(pass *ps, float *scratch, int threads) {
         return;
     }
     if (threads > n_chunks) threads = n_chunks;
-#pragma omp parallel num_threads(threads)
-    { /* chunks handed out one at a time: a thread slowed down by the machine takes fewer */
-        float *v = scratch + (size_t)omp_get_thread_num() * per_thread(ps->cin, ps->cout);
-#pragma omp for schedule(dynamic, 1)
-        for (int c = 0; c < n_chunks; c++) {
+    atomic_int next = 0; /* chunks handed out one at a time: a thread slowed by the machine takes fewer */
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int b = 0; b < threads; b++) {
+        float *v = scratch + (size_t)b * per_thread(ps->cin, ps->cout);
+        for (int c; (c = atomic_fetch_add(&next, 1)) < n_chunks;) {
             int c0, c1;
             block_range(n_tiles, c, n_chunks, &c0, &c1);
             run_chunk(ps, v, v + vm, v + vm + mm, c0, c1, 1);

@@ -31,9 +31,8 @@
 #include "simd.h"
 #include "winograd.h"
 
+#include <stdatomic.h>
 #include <string.h>
-
-#include <omp.h>
 
 #include "gemm.h"
 
@@ -344,12 +343,12 @@ void winograd_conv(float *out, int out_ld, const float *bias, const float *mask,
         return;
     }
     if (threads > n_chunks) threads = n_chunks;
-#pragma omp parallel num_threads(threads)
-    { /* chunks handed out one at a time: a thread slowed down by the machine takes fewer */
-        float *v = scratch + (size_t)omp_get_thread_num() * per_thread(nxi, cin, cout);
+    atomic_int next = 0; /* chunks handed out one at a time: a thread slowed by the machine takes fewer */
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int b = 0; b < threads; b++) {
+        float *v = scratch + (size_t)b * per_thread(nxi, cin, cout);
         float *mm = v + nxi * v_plane, *stage = mm + nxi * m_plane;
-#pragma omp for schedule(dynamic, 1)
-        for (int c = 0; c < n_chunks; c++) {
+        for (int c; (c = atomic_fetch_add(&next, 1)) < n_chunks;) {
             int c0 = c * chunk, c1 = c0 + chunk < n_tiles ? c0 + chunk : n_tiles;
             run_chunk(out, out_ld, bias, mask, mode, in, in_ld, h, w, pad_top, pad_left, oh, ow, alpha,
                       tiles_x, u, cin, cout, v, v_plane, mm, m_plane, stage, c0, c1, 1);
