@@ -24,9 +24,11 @@
  * the planes, transposed (polyphase_kernel_transform with `backward`), so both passes are plain
  * products. On OpenBLAS's sgemm this scheme was slower than im2col (forward 0.88-0.96, backward
  * 1.07-1.18: 96-104 GFLOP/s at 128-256 rows against 143 at 512).
+ * (DEEPDREAM_GEMM=openblas keeps this scheme, on that slower footing.)
  * As in winograd.c, the tiles are cut into chunks at fixed places (independent of the thread
  * count); threads take whole chunks as they come free, or, when there are fewer chunks than
- * threads, share each chunk's GEMMs. The same GEMMs and transforms for any thread count, so the same results. */
+ * threads, share each chunk's GEMMs. The same GEMMs and transforms for any thread count, so the
+ * same results. */
 #include "simd.h"
 #include "polyphase.h"
 
