@@ -627,37 +627,28 @@ static int parse_window(PyArrayObject *x, int kh, int kw, int stride, int same, 
     return 1;
 }
 
-/* Scratch for one conv op call, plus its Winograd kernel (2-D or 1-D) when the geometry uses one. */
+/* Scratch for one conv op call, plus its transformed kernel (2-D, 1-D or polyphase Winograd) when
+ * the geometry uses one. */
 static float *op_scratch(const window *g, const float *kernel, int cin, int cout, int backward,
                          float **wino) {
     *wino = NULL;
     float *col = PyMem_Malloc((conv2d_scratch_size(g, cin, cout, 2) + 1) * sizeof(float));
-    if (col && conv2d_uses_winograd(g)) {
-        *wino = PyMem_Malloc(winograd_kernel_size(g->kh, cin, cout) * sizeof(float));
-        if (*wino) winograd_kernel_transform(*wino, kernel, g->kh, cin, cout, backward);
-        else {
-            PyMem_Free(col);
-            col = NULL;
-        }
+    const int r = conv2d_uses_winograd1d(g) ? conv2d_winograd1d_length(g->kh, g->kw, g->sh) : 0;
+    const int poly = g->sh == g->sw && conv2d_uses_polyphase(g->kh, g->kw, g->sh, cin);
+    const size_t n = conv2d_uses_winograd(g) ? winograd_kernel_size(g->kh, cin, cout)
+                     : poly ? polyphase_kernel_size(cin, cout)
+                     : r ? winograd1d_kernel_size(r, cin, cout) : 0;
+    if (col && n && !(*wino = PyMem_Malloc(n * sizeof(float)))) {
+        PyMem_Free(col);
+        col = NULL;
     }
-    if (col && g->sh == g->sw && conv2d_uses_polyphase(g->kh, g->kw, g->sh, cin)) {
-        *wino = PyMem_Malloc(polyphase_kernel_size(cin, cout) * sizeof(float));
-        if (*wino) polyphase_kernel_transform(*wino, kernel, cin, cout, backward);
-        else {
-            PyMem_Free(col);
-            col = NULL;
-        }
+    if (!col) {
+        PyErr_NoMemory();
+        return NULL;
     }
-    int r = conv2d_uses_winograd1d(g) ? conv2d_winograd1d_length(g->kh, g->kw, g->sh) : 0;
-    if (col && r) {
-        *wino = PyMem_Malloc(winograd1d_kernel_size(r, cin, cout) * sizeof(float));
-        if (*wino) winograd1d_kernel_transform(*wino, kernel, r, cin, cout, backward);
-        else {
-            PyMem_Free(col);
-            col = NULL;
-        }
-    }
-    if (!col) PyErr_NoMemory();
+    if (r) winograd1d_kernel_transform(*wino, kernel, r, cin, cout, backward);
+    else if (poly) polyphase_kernel_transform(*wino, kernel, cin, cout, backward);
+    else if (n) winograd_kernel_transform(*wino, kernel, g->kh, cin, cout, backward);
     return col;
 }
 

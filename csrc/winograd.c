@@ -25,9 +25,8 @@
  * pass: their transforms cost more than the 21% of multiplies they save.
  * The tiles are cut into chunks at fixed places (independent of the thread count); threads take
  * whole chunks as they come free, or, when there are fewer chunks than threads, share each
- * chunk's GEMMs. Either
- * way every output comes from the same GEMMs (same sizes, same data) and the same transforms, so
- * the results are the same for any number of threads. */
+ * chunk's GEMMs. Either way every output comes from the same GEMMs (same sizes, same data) and
+ * the same transforms, so the results are the same for any number of threads. */
 #include "simd.h"
 #include "winograd.h"
 
