@@ -26,11 +26,9 @@
  * 1.07-1.18: 96-104 GFLOP/s at 128-256 rows against 143 at 512).
  * (DEEPDREAM_GEMM=openblas keeps this scheme, on that slower footing.)
  * As in winograd.c, the tiles are cut into chunks at fixed places (independent of the thread
- * count); threads take whole chunks as they come free, or share each chunk (the transforms split
- * by tiles, the GEMMs by planes) when there are fewer chunks than threads or the planes are too
- * large for the L2 cache (conv2d_27: 7 MB; a chunk of its own per thread read them all again per
- * 64 tiles; shared chunks of up to 256 tiles measured 0.95 forward, 0.97 backward). The same
- * GEMMs and transforms for any thread count, so the same results. */
+ * count); threads take whole chunks as they come free, or, when there are fewer chunks than
+ * threads, share each chunk's GEMMs. The same GEMMs and transforms for any thread count, so the
+ * same results. */
 #include "simd.h"
 #include "polyphase.h"
 
@@ -96,35 +94,23 @@ static int tiles_y(int backward, int h, int pad_top, int ho) {
     return backward ? (h + pad_top + 3) / 4 : (ho + 1) / 2;
 }
 
-/* Kernel planes of more floats than this (16 x cin x cout; conv2d_27's are 1.8M) do not stay in
- * the L2 cache: chunks of a thread's own would each read them all from memory again, so such
- * convs cut their tiles into fewer, larger chunks (SHARED_CHUNK tiles) that all threads work on
- * together. */
-#define SHARED_PLANES 1048576
-#define SHARED_CHUNK 256
-
-static int shared_chunks(int cin, int cout) { return (size_t)PLANES * cin * cout > SHARED_PLANES; }
-
 /* Most tiles per chunk: V and M of a chunk (ROWS x chunk x (cin + cout) floats) near 1 MB, but
- * at least 64 tiles, so that the GEMMs keep 64 rows or more (as in winograd.c); SHARED_CHUNK for
- * shared chunks. The same both ways (the two passes swap cin and cout). */
+ * at least 64 tiles, so that the GEMMs keep 64 rows or more (as in winograd.c). The same both
+ * ways (the two passes swap cin and cout). */
 static int chunk_max(int cin, int cout) {
     int chunk = 262144 / (ROWS * (cin + cout));
-    return shared_chunks(cin, cout) ? SHARED_CHUNK : chunk < 64 ? 64 : chunk;
+    return chunk < 64 ? 64 : chunk;
 }
 
 /* One stage per thread: an input window (25 x c) or an output tile (16 x c), c = cin + cout */
 #define STAGE(cin, cout) ((size_t)ROWS * ((size_t)(cin) + (cout)))
 
-/* V and M of one chunk */
-static size_t chunk_size(int cin, int cout) {
-    return (size_t)ROWS * chunk_max(cin, cout) * ((size_t)cin + cout);
+static size_t per_thread(int cin, int cout) {
+    return (size_t)ROWS * chunk_max(cin, cout) * ((size_t)cin + cout) + STAGE(cin, cout);
 }
 
 size_t polyphase_scratch_size(int cin, int cout, int threads) {
-    /* a chunk and a stage per thread; or one chunk that they share, and a stage each */
-    if (shared_chunks(cin, cout)) return chunk_size(cin, cout) + (size_t)threads * STAGE(cin, cout);
-    return (size_t)threads * (chunk_size(cin, cout) + STAGE(cin, cout));
+    return (size_t)threads * per_thread(cin, cout);
 }
 
 /* ---- transforms: each loop over channels runs vectorised ---- */
@@ -331,49 +317,36 @@ static void block_range(int len, int b, int n, int *lo, int *hi) {
 /* The planes by falling rows per tile: when threads share a chunk's GEMMs, the large come first */
 static const int BY_SIZE[PLANES] = {15, 9, 10, 11, 12, 13, 14, 0, 1, 2, 3, 4, 5, 6, 7, 8};
 
-/* Tiles [c0, c1) of one chunk on `threads` threads: input transform, the 16 GEMMs, output
- * transform; v and m are the chunk's scratch, stages the threads' stages, one after another.
- * Each thread transforms a fixed block of the tiles, and each GEMM runs whole on one thread, so
- * any thread count computes the same. */
-static void run_chunk(const pass *ps, float *v, float *m, float *stages, int c0, int c1,
-                      int threads) {
+/* Tiles [c0, c1) of one chunk: input transform, the 16 GEMMs (over gemm_threads threads), output
+ * transform; v, m and stage are the chunk's scratch. */
+static void run_chunk(const pass *ps, float *v, float *m, float *stage, int c0, int c1,
+                      int gemm_threads) {
     const int n = c1 - c0, k = ps->backward ? ps->cout : ps->cin, nc = ps->backward ? ps->cin : ps->cout;
-    const size_t plane = (size_t)ps->cin * ps->cout, stage = STAGE(ps->cin, ps->cout);
-#pragma omp parallel for num_threads(threads) schedule(static, 1) if (threads > 1)
-    for (int b = 0; b < threads; b++) {
-        int t0, t1;
-        block_range(n, b, threads, &t0, &t1);
-        input_transform(ps, v, stages + b * stage, n, c0, c0 + t0, c0 + t1);
-    }
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+    const size_t plane = (size_t)ps->cin * ps->cout;
+    input_transform(ps, v, stage, n, c0, c0, c1);
+#pragma omp parallel for num_threads(gemm_threads) schedule(dynamic, 1) if (gemm_threads > 1)
     for (int j = 0; j < PLANES; j++) {
         const int p = BY_SIZE[j];
         const size_t first = (size_t)FIRST[p] * n;
         gemm_bias_relu(n * ROWS_PER[p], nc, k, v + first * k, k, ps->u + p * plane, nc, m + first * nc,
                        nc, NULL);
     }
-#pragma omp parallel for num_threads(threads) schedule(static, 1) if (threads > 1)
-    for (int b = 0; b < threads; b++) {
-        int t0, t1;
-        block_range(n, b, threads, &t0, &t1);
-        output_transform(ps, m, stages + b * stage, n, c0, c0 + t0, c0 + t1);
-    }
+    output_transform(ps, m, stage, n, c0, c0, c1);
 }
 
 /* Chunks cut at fixed places, each of at most chunk_max tiles; threads take them as they come
- * free, or all threads share each chunk when the planes are large or there are fewer chunks
- * than threads. */
+ * free, or all threads share each chunk's GEMMs when there are fewer chunks than threads. */
 static void run(pass *ps, float *scratch, int threads) {
     ps->tiles_x = tiles_y(ps->backward, ps->w, ps->pad_left, ps->wo);
     const int n_tiles = tiles_y(ps->backward, ps->h, ps->pad_top, ps->ho) * ps->tiles_x;
     const int most = chunk_max(ps->cin, ps->cout), n_chunks = (n_tiles + most - 1) / most;
     const size_t vm = (size_t)ROWS * most * (ps->backward ? ps->cout : ps->cin);
-    const size_t chunk = chunk_size(ps->cin, ps->cout);
-    if (threads > 1 && (n_chunks < threads || shared_chunks(ps->cin, ps->cout))) {
+    const size_t mm = (size_t)ROWS * most * (ps->backward ? ps->cin : ps->cout);
+    if (threads > 1 && n_chunks < threads) {
         for (int c = 0; c < n_chunks; c++) {
             int c0, c1;
             block_range(n_tiles, c, n_chunks, &c0, &c1);
-            run_chunk(ps, scratch, scratch + vm, scratch + chunk, c0, c1, threads);
+            run_chunk(ps, scratch, scratch + vm, scratch + vm + mm, c0, c1, threads);
         }
         return;
     }
@@ -381,11 +354,11 @@ static void run(pass *ps, float *scratch, int threads) {
     atomic_int next = 0; /* chunks handed out one at a time: a thread slowed by the machine takes fewer */
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) {
-        float *v = scratch + (size_t)b * (chunk + STAGE(ps->cin, ps->cout));
+        float *v = scratch + (size_t)b * per_thread(ps->cin, ps->cout);
         for (int c; (c = atomic_fetch_add(&next, 1)) < n_chunks;) {
             int c0, c1;
             block_range(n_tiles, c, n_chunks, &c0, &c1);
-            run_chunk(ps, v, v + vm, v + chunk, c0, c1, 1);
+            run_chunk(ps, v, v + vm, v + vm + mm, c0, c1, 1);
         }
     }
 }

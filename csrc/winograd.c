@@ -25,7 +25,7 @@
  * pass: their transforms cost more than the 21% of multiplies they save.
  * The tiles are cut into chunks at fixed places (independent of the thread count); threads take
  * whole chunks as they come free, or, when there are fewer chunks than threads, share each
- * chunk: its transforms split by tiles, its GEMMs by planes. Either way every output comes from the same GEMMs (same sizes, same data) and
+ * chunk's GEMMs. Either way every output comes from the same GEMMs (same sizes, same data) and
  * the same transforms, so the results are the same for any number of threads. */
 #include "simd.h"
 #include "winograd.h"
@@ -101,21 +101,19 @@ void winograd_kernel_transform(float *u, const float *kernel, int k, int cin, in
 }
 
 /* Tiles per chunk: V and M of a chunk (nxi x chunk x (cin + cout) floats) stay near 1 MB, so the
- * transforms and the GEMMs work in cache, but GEMMs keep at least 64 rows. (Fewer, larger chunks
- * shared by the threads, which read the kernel planes fewer times, as polyphase.c does for
- * conv2d_27, measured slower here even for conv2d_5's 2.2 MB of planes.) */
+ * transforms and the GEMMs work in cache, but GEMMs keep at least 64 rows. */
 static int chunk_tiles(int nxi, int cin, int cout) {
     int chunk = 262144 / (nxi * (cin + cout));
     return chunk < 64 ? 64 : chunk;
 }
 
-/* A stage: a tile for the edges (nxi x cin, or 16 x cout) */
-static size_t stage_size(int nxi, int cin, int cout) { return (size_t)nxi * ((size_t)cin + cout); }
+/* Per thread: V and M of one chunk, and a tile for the edges (nxi x cin, or 16 x cout). */
+static size_t per_thread(int nxi, int cin, int cout) {
+    return (size_t)nxi * (chunk_tiles(nxi, cin, cout) + 1) * ((size_t)cin + cout);
+}
 
 size_t winograd_scratch_size(int k, int cin, int cout, int threads) {
-    /* V and M of a chunk and a stage per thread (when they share chunks, they use the first) */
-    const int nxi = tile_side(k) * tile_side(k);
-    return (size_t)threads * (chunk_tiles(nxi, cin, cout) + 1) * stage_size(nxi, cin, cout);
+    return (size_t)threads * per_thread(tile_side(k) * tile_side(k), cin, cout);
 }
 
 /* y (6) = B^T x (6) of the 6x6 tiles; the rows of B^T share their sums. */
@@ -308,40 +306,21 @@ static void output_transform(float *out, int out_ld, const float *bias, const fl
     }
 }
 
-/* Block b of n over [0, len): [*lo, *hi). */
-static void block_range(int len, int b, int n, int *lo, int *hi) {
-    *lo = (int)((long long)len * b / n);
-    *hi = (int)((long long)len * (b + 1) / n);
-}
-
-/* Tiles [c0, c1) of one chunk on `threads` threads: input transform, the alpha^2 GEMMs, output
- * transform; v and mm are the chunk's scratch, stages the threads' stages, one after another.
- * Each thread transforms a fixed block of the tiles, and each GEMM runs whole on one thread, so
- * any thread count computes the same. */
+/* Tiles [c0, c1) of one chunk: input transform, the alpha^2 GEMMs (over gemm_threads threads),
+ * output transform; v, mm and stage are the chunk's scratch. */
 static void run_chunk(float *out, int out_ld, const float *bias, const float *mask, int mode,
                       const float *in, int in_ld, int h, int w, int pad_top, int pad_left, int oh,
                       int ow, int alpha, int tiles_x, const float *u, int cin, int cout, float *v,
-                      size_t v_plane, float *mm, size_t m_plane, float *stages, int c0, int c1,
-                      int threads) {
-    const size_t stage = stage_size(alpha * alpha, cin, cout);
-#pragma omp parallel for num_threads(threads) schedule(static, 1) if (threads > 1)
-    for (int b = 0; b < threads; b++) {
-        int t0, t1;
-        block_range(c1 - c0, b, threads, &t0, &t1);
-        input_transform(v + (size_t)t0 * cin, v_plane, in, in_ld, h, w, pad_top, pad_left, alpha,
-                        tiles_x, cin, stages + b * stage, c0 + t0, c0 + t1);
-    }
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+                      size_t v_plane, float *mm, size_t m_plane, float *stage, int c0, int c1,
+                      int gemm_threads) {
+    input_transform(v, v_plane, in, in_ld, h, w, pad_top, pad_left, alpha, tiles_x, cin, stage, c0,
+                    c1);
+#pragma omp parallel for num_threads(gemm_threads) schedule(static) if (gemm_threads > 1)
     for (int xi = 0; xi < alpha * alpha; xi++)
         gemm_bias_relu(c1 - c0, cout, cin, v + xi * v_plane, cin, u + (size_t)xi * cin * cout, cout,
                        mm + xi * m_plane, cout, NULL);
-#pragma omp parallel for num_threads(threads) schedule(static, 1) if (threads > 1)
-    for (int b = 0; b < threads; b++) {
-        int t0, t1;
-        block_range(c1 - c0, b, threads, &t0, &t1);
-        output_transform(out, out_ld, bias, mask, mode, mm + (size_t)t0 * cout, m_plane, oh, ow,
-                         alpha, tiles_x, cout, stages + b * stage, c0 + t0, c0 + t1);
-    }
+    output_transform(out, out_ld, bias, mask, mode, mm, m_plane, oh, ow, alpha, tiles_x, cout, stage,
+                     c0, c1);
 }
 
 void winograd_conv(float *out, int out_ld, const float *bias, const float *mask, int accumulate,
@@ -351,15 +330,14 @@ void winograd_conv(float *out, int out_ld, const float *bias, const float *mask,
     const int tiles_x = (ow + M_OUT - 1) / M_OUT, n_tiles = ((oh + M_OUT - 1) / M_OUT) * tiles_x;
     const int chunk = chunk_tiles(nxi, cin, cout), n_chunks = (n_tiles + chunk - 1) / chunk;
     const size_t v_plane = (size_t)chunk * cin, m_plane = (size_t)chunk * cout;
-    const size_t per_chunk = (size_t)chunk * stage_size(nxi, cin, cout);
     const int mode = bias ? BIAS_RELU : mask ? SET_MASKED : accumulate ? ADD : SET;
     if (threads > 1 && n_chunks < threads) {
-        /* Few tiles (a small image, or mixed9-10): the threads share each chunk, which is what
-         * costs (the GEMMs read the whole transformed kernel) */
-        float *v = scratch, *mm = v + nxi * v_plane, *stages = scratch + per_chunk;
+        /* Few tiles (a small image, or mixed9-10): the threads share each chunk's GEMMs, which
+         * are what costs (they read the whole transformed kernel); the same GEMMs as below. */
+        float *v = scratch, *mm = v + nxi * v_plane, *stage = mm + nxi * m_plane;
         for (int c0 = 0; c0 < n_tiles; c0 += chunk)
             run_chunk(out, out_ld, bias, mask, mode, in, in_ld, h, w, pad_top, pad_left, oh, ow, alpha,
-                      tiles_x, u, cin, cout, v, v_plane, mm, m_plane, stages, c0,
+                      tiles_x, u, cin, cout, v, v_plane, mm, m_plane, stage, c0,
                       c0 + chunk < n_tiles ? c0 + chunk : n_tiles, threads);
         return;
     }
@@ -367,8 +345,8 @@ void winograd_conv(float *out, int out_ld, const float *bias, const float *mask,
     atomic_int next = 0; /* chunks handed out one at a time: a thread slowed by the machine takes fewer */
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int b = 0; b < threads; b++) {
-        float *v = scratch + (size_t)b * per_chunk, *mm = v + nxi * v_plane;
-        float *stage = scratch + (size_t)threads * per_chunk + (size_t)b * stage_size(nxi, cin, cout);
+        float *v = scratch + (size_t)b * per_thread(nxi, cin, cout);
+        float *mm = v + nxi * v_plane, *stage = mm + nxi * m_plane;
         for (int c; (c = atomic_fetch_add(&next, 1)) < n_chunks;) {
             int c0 = c * chunk, c1 = c0 + chunk < n_tiles ? c0 + chunk : n_tiles;
             run_chunk(out, out_ld, bias, mask, mode, in, in_ld, h, w, pad_top, pad_left, oh, ow, alpha,

@@ -165,9 +165,9 @@ def test_winograd_conv2d_on_many_tiles(gemm_kernel, h, w, cin, cout, k, same):
 # (csrc/polyphase.c): outputs of hundreds of tiles (several chunks of at most 64 over two
 # threads, and fewer chunks than threads), odd and even sizes (tiles cut by every edge), SAME and
 # VALID, channel counts that take the GEMMs to the own kernel both ways (multiples of 16) and to
-# OpenBLAS, planes too large for a thread's own chunks (256 -> 288: two chunks of up to 256
-# tiles that both threads share), and each GEMM kernel forced. Forward and backward against float64 (adding to a
-# gradient is covered by the network tests: mixed2 feeds three ops).
+# OpenBLAS, planes larger than the L2 cache (256 -> 288, 4.7 MB), and each GEMM kernel forced.
+# Forward and backward against float64 (adding to a gradient is covered by the network tests:
+# mixed2 feeds three ops).
 @pytest.mark.parametrize("h,w,cin,cout,same", [
     (61, 61, 32, 48, False), (64, 57, 16, 32, True), (35, 36, 5, 7, False), (7, 9, 16, 16, True),
     (40, 41, 16, 33, False), (71, 72, 256, 288, True),
