@@ -85,15 +85,21 @@ CONV_CASES = [
 SEVEN_TAP_ATOL = 5e-5
 
 
-@pytest.mark.parametrize("h,w,cin,cout,kh,kw,stride,same", CONV_CASES)
-def test_conv2d_forward_and_backward(h, w, cin, cout, kh, kw, stride, same):
-    rng = np.random.default_rng(h * 100 + w * 10 + kh)
+def random_conv(rng, h, w, cin, cout, kh, kw, stride, same):
+    """x, kernel and bias of a random conv (float32), its output and the float64 reference."""
     x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
     kernel = rng.normal(0, 0.5, (kh, kw, cin, cout)).astype(np.float32)
     bias = rng.normal(0, 0.1, cout).astype(np.float32)
     out = core.conv2d(x, kernel, bias, stride, same)
     ref = ref_conv(x.astype(np.float64), kernel.astype(np.float64), bias.astype(np.float64), stride, same)
     assert out.shape == ref.shape
+    return x, kernel, bias, out, ref
+
+
+@pytest.mark.parametrize("h,w,cin,cout,kh,kw,stride,same", CONV_CASES)
+def test_conv2d_forward_and_backward(h, w, cin, cout, kh, kw, stride, same):
+    rng = np.random.default_rng(h * 100 + w * 10 + kh)
+    x, kernel, bias, out, ref = random_conv(rng, h, w, cin, cout, kh, kw, stride, same)
     atol = SEVEN_TAP_ATOL * np.abs(ref).max() if max(kh, kw) == 7 else 1e-5
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=atol)
     assert (out == 0).any() and (out > 0).any()  # the ReLU is exercised
@@ -121,15 +127,10 @@ def ref_conv_backward(dout, kernel, hw, same, stride=1):
 
 
 def checked_conv(h, w, cin, cout, k, stride, same, seed):
-    """(rng, float64 kernel, output) of a random k x k conv whose output matched float64 within
+    """(rng, kernel (float32), output) of a random k x k conv whose output matched float64 within
     1e-5 of its largest value, the ReLU passing some outputs and zeroing others."""
     rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, (h, w, cin)).astype(np.float32)
-    kernel = rng.normal(0, 0.5, (k, k, cin, cout)).astype(np.float32)
-    bias = rng.normal(0, 0.1, cout).astype(np.float32)
-    out = core.conv2d(x, kernel, bias, stride, same)
-    ref = ref_conv(x.astype(np.float64), kernel.astype(np.float64), bias.astype(np.float64), stride, same)
-    assert out.shape == ref.shape
+    _, kernel, _, out, ref = random_conv(rng, h, w, cin, cout, k, k, stride, same)
     assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
     assert (out == 0).any() and (out > 0).any()
     return rng, kernel, out
