@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--layers", default="mixed3,mixed5")
     ap.add_argument("--rounds", type=int, default=20, help="timed steps per side")
     ap.add_argument("--ops", action="store_true", help="per-op-kind medians from profile() too")
+    ap.add_argument("--each", action="store_true", help="with --ops: every op's row as well")
     args = ap.parse_args()
 
     import deepdream  # loads OpenBLAS before either extension
@@ -117,10 +118,16 @@ def main() -> None:
             def kinds(net: Any) -> Callable[[], dict[str, float]]:
                 def run() -> dict[str, float]:
                     per: dict[str, float] = collections.defaultdict(float)
-                    for kind, conv, _, fwd, bwd in net.profile(x, blocks, 1, args.threads):
+                    for i, (kind, conv, _, fwd, bwd) in enumerate(net.profile(x, blocks, 1, args.threads)):
                         if kind == "conv":
                             kh, kw, _, _, stride, _ = table[conv - 1]
                             kind = f"{kh}x{kw}/{stride}"
+                            if args.each:
+                                per[f"~ conv2d_{conv} {kind} fwd"] += fwd
+                                per[f"~ conv2d_{conv} {kind} bwd"] += bwd
+                        elif args.each:
+                            per[f"~ op {i} {kind} fwd"] += fwd
+                            per[f"~ op {i} {kind} bwd"] += bwd
                         per[kind + " fwd"] += fwd
                         per[kind + " bwd"] += bwd
                         per["total"] += fwd + bwd
@@ -129,7 +136,7 @@ def main() -> None:
 
             prof = alternate({k: kinds(n) for k, n in nets.items()}, args.rounds)
             print("| op kind | base ms | new ms | new/base |\n|---|---|---|---|")
-            for kind in sorted(prof["base"][0], key=lambda k: (k == "total", k)):
+            for kind in sorted(prof["base"][0], key=lambda k: (k == "total", k.startswith("~"), k)):
                 b = statistics.median(p[kind] for p in prof["base"]) * 1e3
                 n = statistics.median(p[kind] for p in prof["new"]) * 1e3
                 print(f"| {kind} | {b:.2f} | {n:.2f} | {n / b:.3f} |")
