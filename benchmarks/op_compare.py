@@ -13,19 +13,16 @@ ReLU and the ReLU mask of the gradient, and our pools are listed as ops of their
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import glob
-import os
 import re
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402  (setup_tf, step_input)
+import op_profile  # noqa: E402  (step_arguments)
 
 
 def tf_kernel_ms(xplane: str, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
@@ -61,13 +58,7 @@ def keras_scope_to_conv(scope: str, layer_index: dict[str, int]) -> int | None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--layers", default="mixed3,mixed5")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    p.add_argument("--ops", action="store_true", help="print every conv as well")
-    args = p.parse_args()
+    args = op_profile.step_arguments(__doc__.split("\n\n")[0]).parse_args()
     layers = args.layers.split(",")
 
     tf = bench.setup_tf(args.threads)

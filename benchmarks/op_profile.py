@@ -20,14 +20,20 @@ import deepdream
 from deepdream import _deepdream
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def step_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of a profiled step (also op_compare.py's): --size, --layers, --repeats,
+    --threads, --ops."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--layers", default="mixed3,mixed5")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--ops", action="store_true", help="print every op as well")
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = step_arguments(__doc__.split("\n\n")[0]).parse_args()
     layers = args.layers.split(",")
     x = np.random.default_rng(0).uniform(-1, 1, (args.size, args.size, 3)).astype(np.float32)
     counts = sorted({1, args.threads})

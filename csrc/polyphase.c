@@ -121,8 +121,8 @@ size_t polyphase_scratch_size(int cin, int cout, int threads) {
  * planes start one cache line (SKEW floats) further apart than their rows need: a tile's
  * transform touches all 16, and planes a multiple of 1 KB apart (64 tiles x 288 channels, say)
  * fall on few sets of the L1 cache. Measured in the network (benchmarks/ab.py, 512 step, 2
- * threads, 30 steps, two runs): the stride-2 convs' forward passes 0.94 and 0.98, backward 0.99
- * and 1.00. */
+ * threads, 30 steps, three runs): the stride-2 convs' forward passes 0.94, 0.98 and 0.99,
+ * backward 0.99-1.01. */
 INLINE size_t at(int p, int chunk, int tl, int r, int ld) {
     return ((size_t)FIRST[p] * chunk + (size_t)tl * ROWS_PER[p] + r) * ld + (size_t)p * SKEW;
 }

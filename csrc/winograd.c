@@ -110,9 +110,10 @@ static int chunk_tiles(int nxi, int cin, int cout) {
 /* Floats from one point's plane of V or M (rows x cols) to the next. The transforms touch all
  * alpha^2 planes for every tile: planes a multiple of 1 KB apart fall on few sets of the L1 cache
  * (64 sets of 64 bytes), so for 6x6 tiles they are moved one cache line apart. Measured in the
- * network (benchmarks/ab.py, 512 step, 2 threads, 30 steps, three runs): the 3x3 convs' forward
- * passes 0.95-0.97, their backward passes unchanged; the same for the 8x8 tiles of the 5x5 convs
- * made those 12-20% slower (in a loop on their own, with the caches warm, 7% faster: not understood). */
+ * network (benchmarks/ab.py, 512 step, 2 threads, 30 steps): the 3x3 convs' forward passes
+ * 0.95-0.98 in six runs, their backward passes unchanged. For the 8x8 tiles of the 5x5 convs the
+ * same made those 7-22% slower in the network (five runs), and in a loop on their own 7% faster
+ * with the caches warm but 8-20% slower with them flushed between calls: they keep theirs. */
 static size_t plane_floats(int alpha, int rows, int cols) {
     const size_t n = (size_t)rows * cols;
     return alpha == 6 && n % 256 == 0 ? n + 16 : n;
