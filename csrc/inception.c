@@ -276,7 +276,8 @@ dd_status inception_prepare(inception_net *net, dd_error *err) {
     }
     for (int i = 0; i < INCEPTION_N_CONVS; i++) {
         const conv_spec *s = &INCEPTION_CONVS[i];
-        const int wino = s->kh == s->kw && winograd_supports(s->kh) && s->stride == 1;
+        const window g = {.kh = s->kh, .kw = s->kw, .sh = s->stride, .sw = s->stride};
+        const int wino = conv2d_uses_winograd(&g); /* the test conv2d_forward/backward make */
         const int poly = conv2d_uses_polyphase(s->kh, s->kw, s->stride, s->cin);
         if (!net->kernel[i] || !(wino || poly) || net->wino[i]) continue;
         size_t n = wino ? winograd_kernel_size(s->kh, s->cin, s->cout) : polyphase_kernel_size(s->cin, s->cout);
