@@ -43,12 +43,8 @@ static int is_thin(const window *g, int cin) {
            g->kh * g->kw * cin <= THIN_TAPS;
 }
 
-int conv2d_uses_polyphase(int kh, int kw, int stride, int cin) {
-    return polyphase_supports(kh, kw, stride, stride) && kh * kw * cin > THIN_TAPS;
-}
-
-static int uses_polyphase(const window *g, int cin) {
-    return g->sh == g->sw && conv2d_uses_polyphase(g->kh, g->kw, g->sh, cin);
+int conv2d_uses_polyphase(const window *g, int cin) {
+    return polyphase_supports(g->kh, g->kw, g->sh, g->sw) && g->kh * g->kw * cin > THIN_TAPS;
 }
 
 /* Floats of the kernel panels: ceil(cout / THIN_LANES) panels of (k, THIN_LANES) forward, one of
@@ -230,7 +226,7 @@ size_t conv2d_scratch_size(const window *g, int cin, int cout, int threads) {
         return fwd > bwd ? fwd : bwd;
     }
     if (is_thin(g, cin)) return thin_panels_size(cout) + (size_t)threads * thin_band_size(g, cin);
-    if (uses_polyphase(g, cin)) return polyphase_scratch_size(cin, cout, threads);
+    if (conv2d_uses_polyphase(g, cin)) return polyphase_scratch_size(cin, cout, threads);
     if (conv2d_uses_winograd(g)) {
         return winograd_scratch_size(g->kh, cin, cout, threads); /* the same backward */
     }
@@ -353,7 +349,7 @@ void conv2d_forward(float *out, int out_ld, float *col, const float *in, const f
         winograd1d_run(out, out_ld, bias, 0, in, cin, wino, g, cin, cout, col, threads);
         return;
     }
-    if (uses_polyphase(g, cin)) {
+    if (conv2d_uses_polyphase(g, cin)) {
         polyphase_forward(out, out_ld, bias, in, g->h, g->w, g->pad_top, g->pad_left, g->ho, g->wo,
                           wino, cin, cout, col, threads);
         return;
@@ -446,7 +442,7 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         return;
     }
     threads = conv2d_gemm_threads(npix, threads);
-    if (conv2d_uses_winograd1d(g) || conv2d_uses_winograd(g) || uses_polyphase(g, cin)) {
+    if (conv2d_uses_winograd1d(g) || conv2d_uses_winograd(g) || conv2d_uses_polyphase(g, cin)) {
         /* d in = d out (ReLU-masked) convolved with the flipped, transposed kernel, padded so
          * that it lands on the input: pad' = k - 1 - pad (stride 1; polyphase.c for stride 2) */
         if (!dout_masked) {
@@ -461,7 +457,7 @@ void conv2d_backward(float *din, float *dout, int out_ld, float *col, const floa
         if (conv2d_uses_winograd1d(g))
             winograd1d_run(din, cin, NULL, accumulate, dout, out_ld, wino_back, g, cin, cout, col,
                            threads);
-        else if (uses_polyphase(g, cin))
+        else if (conv2d_uses_polyphase(g, cin))
             polyphase_backward(din, accumulate, dout, out_ld, g->h, g->w, g->pad_top, g->pad_left,
                                g->ho, g->wo, wino_back, cin, cout, col, threads);
         else

@@ -15,10 +15,10 @@ int conv2d_winograd1d_length(int kh, int kw, int stride);
 /* Whether a kernel of this geometry runs by 1-D Winograd (winograd1d.c). */
 int conv2d_uses_winograd1d(const window *g);
 
-/* Whether a kernel of this shape on cin channels runs by polyphase Winograd (polyphase.c: 3x3
+/* Whether a kernel of this geometry on cin channels runs by polyphase Winograd (polyphase.c: 3x3
  * stride 2, except thin inputs such as the RGB image); its kernel is then transformed by
  * polyphase_kernel_transform. */
-int conv2d_uses_polyphase(int kh, int kw, int stride, int cin);
+int conv2d_uses_polyphase(const window *g, int cin);
 
 /* Threads to split `rows` GEMM rows over so that results do not depend on the thread count. */
 int conv2d_gemm_threads(int rows, int threads);

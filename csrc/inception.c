@@ -278,7 +278,7 @@ dd_status inception_prepare(inception_net *net, dd_error *err) {
         const conv_spec *s = &INCEPTION_CONVS[i];
         const window g = {.kh = s->kh, .kw = s->kw, .sh = s->stride, .sw = s->stride};
         const int wino = conv2d_uses_winograd(&g); /* the test conv2d_forward/backward make */
-        const int poly = conv2d_uses_polyphase(s->kh, s->kw, s->stride, s->cin);
+        const int poly = conv2d_uses_polyphase(&g, s->cin);
         if (!net->kernel[i] || !(wino || poly) || net->wino[i]) continue;
         size_t n = wino ? winograd_kernel_size(s->kh, s->cin, s->cout) : polyphase_kernel_size(s->cin, s->cout);
         net->wino[i] = malloc(n * sizeof(float));

@@ -634,7 +634,7 @@ static float *op_scratch(const window *g, const float *kernel, int cin, int cout
     *wino = NULL;
     float *col = PyMem_Malloc((conv2d_scratch_size(g, cin, cout, 2) + 1) * sizeof(float));
     const int r = conv2d_uses_winograd1d(g) ? conv2d_winograd1d_length(g->kh, g->kw, g->sh) : 0;
-    const int poly = g->sh == g->sw && conv2d_uses_polyphase(g->kh, g->kw, g->sh, cin);
+    const int poly = conv2d_uses_polyphase(g, cin);
     const size_t n = conv2d_uses_winograd(g) ? winograd_kernel_size(g->kh, cin, cout)
                      : poly ? polyphase_kernel_size(cin, cout)
                      : r ? winograd1d_kernel_size(r, cin, cout) : 0;
