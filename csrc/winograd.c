@@ -107,22 +107,10 @@ static int chunk_tiles(int nxi, int cin, int cout) {
     return chunk < 64 ? 64 : chunk;
 }
 
-/* Floats from one point's plane of M (rows x cols) to the next. The transforms touch all
- * alpha^2 planes for every tile: planes a multiple of 1 KB apart fall on few sets of the L1 cache
- * (64 sets of 64 bytes), so for 6x6 tiles they are moved one cache line apart. Measured in the
- * network (benchmarks/ab.py, 512 step, 2 threads, 30 steps): the 3x3 convs' forward passes
- * 0.95-0.98 in six runs, their backward passes unchanged. For the 8x8 tiles of the 5x5 convs the
- * same made those 7-22% slower in the network (five runs), and in a loop on their own 7% faster
- * with the caches warm but 8-20% slower with them flushed between calls: they keep theirs. */
-static size_t plane_floats(int alpha, int rows, int cols) {
-    const size_t n = (size_t)rows * cols;
-    return alpha == 6 && n % 256 == 0 ? n + 16 : n;
-}
-
 /* Per thread: V and M of one chunk, and a tile for the edges (nxi x cin, or 16 x cout). */
 static size_t per_thread(int alpha, int cin, int cout) {
     const int nxi = alpha * alpha, chunk = chunk_tiles(nxi, cin, cout);
-    return (size_t)nxi * ((size_t)chunk * cin + plane_floats(alpha, chunk, cout)) +
+    return (size_t)nxi * chunk * ((size_t)cin + cout) +
            (size_t)nxi * ((size_t)cin + cout);
 }
 
@@ -348,7 +336,12 @@ void winograd_conv(float *out, int out_ld, const float *bias, const float *mask,
     const int alpha = tile_side(k), nxi = alpha * alpha;
     const int tiles_x = (ow + M_OUT - 1) / M_OUT, n_tiles = ((oh + M_OUT - 1) / M_OUT) * tiles_x;
     const int chunk = chunk_tiles(nxi, cin, cout), n_chunks = (n_tiles + chunk - 1) / chunk;
-    const size_t v_size = (size_t)nxi * chunk * cin, m_plane = plane_floats(alpha, chunk, cout);
+    /* M in planes, one per point (chunk x cout each). Laid out tile by tile like V (the GEMMs
+     * writing rows alpha^2 x cout apart) the 3x3 forward passes took 1.080 of the time and the
+     * step 1.049 (ab.py). With V tile by tile, moving the planes of M off the 1 KB grid (as V's
+     * and M's were for 6x6 tiles, 0.95-0.98 then) no longer changed anything: 3x3/1 forward
+     * 1.000, backward 0.994 (a null build moves them by 1.007 and 1.031). */
+    const size_t v_size = (size_t)nxi * chunk * cin, m_plane = (size_t)chunk * cout;
     const int mode = bias ? BIAS_RELU : mask ? SET_MASKED : accumulate ? ADD : SET;
     if (threads > 1 && n_chunks < threads) {
         /* Few tiles (a small image, or mixed9-10): the threads share each chunk's GEMMs, which
