@@ -324,8 +324,8 @@ static void run_chunk(float *out, int out_ld, const float *bias, const float *ma
                     c1);
 #pragma omp parallel for num_threads(gemm_threads) schedule(static) if (gemm_threads > 1)
     for (int xi = 0; xi < alpha * alpha; xi++)
-        gemm_bias_relu(c1 - c0, cout, cin, v + (size_t)xi * cin, alpha * alpha * cin, u + (size_t)xi * cin * cout, cout,
-                       mm + xi * m_plane, cout, NULL);
+        gemm_bias_relu(c1 - c0, cout, cin, v + (size_t)xi * cin, alpha * alpha * cin,
+                       u + (size_t)xi * cin * cout, cout, mm + xi * m_plane, cout, NULL);
     output_transform(out, out_ld, bias, mask, mode, mm, m_plane, oh, ow, alpha, tiles_x, cout, stage,
                      c0, c1);
 }
