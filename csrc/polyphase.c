@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "window.h"
 
 #define INLINE static inline __attribute__((always_inline))
 #if defined(__GNUC__) && !defined(__clang__)
@@ -259,22 +260,8 @@ static void input_transform(const pass *ps, float *v, float *stage, int n, int c
             y0 = 4 * ty - ps->pad_top;
             x0 = 4 * tx - ps->pad_left;
         }
-        const float *d = stage;
-        size_t rs = (size_t)side * c, cs = c;
-        if (y0 >= 0 && x0 >= 0 && y0 + side <= ih && x0 + side <= iw) {
-            d = ps->in + ((size_t)y0 * iw + x0) * ps->in_ld;
-            rs = (size_t)iw * ps->in_ld;
-            cs = ps->in_ld;
-        } else {
-            for (int k = 0; k < side * side; k++) {
-                int iy = y0 + k / side, ix = x0 + k % side;
-                if (iy < 0 || iy >= ih || ix < 0 || ix >= iw)
-                    memset(stage + (size_t)k * c, 0, (size_t)c * sizeof(float));
-                else
-                    memcpy(stage + (size_t)k * c, ps->in + ((size_t)iy * iw + ix) * ps->in_ld,
-                           (size_t)c * sizeof(float));
-            }
-        }
+        size_t rs, cs;
+        const float *d = window_pixels(ps->in, ih, iw, ps->in_ld, c, y0, x0, side, stage, &rs, &cs);
         if (ps->backward) input_tile(v, n, t - c0, d, rs, cs, rs, cs, c);
         else input_tile(v, n, t - c0, d, 2 * rs, 2 * cs, rs, cs, c);
     }

@@ -6,6 +6,8 @@
 #ifndef DD_WINDOW_H
 #define DD_WINDOW_H
 
+#include <stddef.h>
+
 typedef struct {
     int h, w;             /* input size */
     int kh, kw;           /* window size */
@@ -13,6 +15,13 @@ typedef struct {
     int pad_top, pad_left;
     int ho, wo;           /* output size; 0 when the input is smaller than a VALID window */
 } window;
+
+/* The side x side pixels from (y0, x0) of an (h, w) map of c channels, ld floats per pixel:
+ * returns where they are, with *rs and *cs the floats from one row and one pixel to the next.
+ * A square that crosses an edge is copied into stage (side^2 x c floats), zeros outside. (The
+ * input windows of the Winograd and polyphase transforms.) */
+const float *window_pixels(const float *in, int h, int w, int ld, int c, int y0, int x0, int side,
+                           float *stage, size_t *rs, size_t *cs);
 
 /* One axis: output length for input length n, or 0 if n is too small. */
 int window_out_len(int n, int k, int stride, int same);

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "window.h"
 
 #define M_OUT 4      /* output tile side */
 #define ALPHA_MAX 8  /* input tile side: 6 for 3x3 kernels, 8 for 5x5 */
@@ -184,22 +185,8 @@ static void input_transform(float *v, const float *in, int in_ld, int h, int w,
     for (int t = t0; t < t1; t++) {
         int y0 = (t / tiles_x) * M_OUT - pad_top, x0 = (t % tiles_x) * M_OUT - pad_left;
         float *vt = v + (size_t)(t - t0) * alpha * alpha * cin;
-        const float *d = stage;
-        size_t rs = (size_t)alpha * cin, cs = cin;
-        if (y0 >= 0 && x0 >= 0 && y0 + alpha <= h && x0 + alpha <= w) {
-            d = in + ((size_t)y0 * w + x0) * in_ld;
-            rs = (size_t)w * in_ld;
-            cs = in_ld;
-        } else {
-            for (int k = 0; k < alpha * alpha; k++) {
-                int iy = y0 + k / alpha, ix = x0 + k % alpha;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= w)
-                    memset(stage + (size_t)k * cin, 0, (size_t)cin * sizeof(float));
-                else
-                    memcpy(stage + (size_t)k * cin, in + ((size_t)iy * w + ix) * in_ld,
-                           (size_t)cin * sizeof(float));
-            }
-        }
+        size_t rs, cs;
+        const float *d = window_pixels(in, h, w, in_ld, cin, y0, x0, alpha, stage, &rs, &cs);
         if (alpha == 6) input_tile(vt, cin, d, rs, cs, cin, 6); /* each compiled with its size */
         else input_tile(vt, cin, d, rs, cs, cin, 8);
     }
