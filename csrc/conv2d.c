@@ -292,8 +292,7 @@ static void col2im_add(float *din, const float *col, int oy0, const window *g, i
                 int ox0, ox1;
                 window_tap_outputs(g->w, kx, g->pad_left, g->sw, g->wo, &ox0, &ox1);
                 for (int ox = ox0; ox < ox1; ox++) {
-                    if (ox == full0 && full1 > full0) ox = full1; /* done above */
-                    if (ox >= ox1) break;
+                    if (ox >= full0 && ox < full1) continue; /* added above */
                     const float *restrict src = taps + (size_t)ox * k + (size_t)kx * cin;
                     float *restrict dst = row + (size_t)(ox * g->sw - g->pad_left + kx) * cin;
                     for (int c = 0; c < cin; c++) dst[c] += src[c];
