@@ -359,7 +359,7 @@ def row(r: Result, peak: float) -> dict[str, Any]:
     gflops = r.flops / ours_med / 1e9
     # each run of ours is timed right before one of TensorFlow's: the median of the pairs' ratios
     # is not moved by a slowdown that hits the later runs of the two sides unevenly, as the
-    # ratio of the two medians can be (12:20: 0.44 by medians, 0.57 by pairs)
+    # ratio of the two medians can be (12:13's run: 0.44 by medians, 0.57 by pairs)
     paired = [o / t for o, t in zip(r.ours_s, r.tf_s)]
     return {"case": r.case, "description": r.description, "ours_median_s": ours_med,
             "tf_median_s": tf_med, "ratio_ours_tf": ours_med / tf_med,
@@ -379,7 +379,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                     if "ours" in rss and "tf" in rss else "-")
         lines.append([r["description"], f"{r['ours_median_s']:.3f}", f"{r['tf_median_s']:.3f}",
                       f"{r['ratio_ours_tf']:.2f}",
-                      f"{r['paired_ratio_median']:.2f} ({r['paired_ratio_min']:.2f}-{r['paired_ratio_max']:.2f})",
+                      f"{r['paired_ratio_median']:.2f} "
+                      f"({r['paired_ratio_min']:.2f}-{r['paired_ratio_max']:.2f})",
                       f"{r['ours_gflops']:.1f}",
                       f"{r['pct_sgemm_peak']:.0f}%", rss_text])
     widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)]
